@@ -1,0 +1,39 @@
+"""dmcgb: the DMControl Generalization Benchmark as Gymnasium environments.
+
+Importing the package registers every id (``gymnasium.make("dmcgb/WalkerWalk-videohard-v0")``);
+``gymnasium.make("dmcgb:dmcgb/...")`` imports it for you.
+
+Contents:
+    TASKS, PAPER_TASKS: the dm_control tasks by CamelCase name.
+    MODES: the test distributions (train, coloreasy, colorhard, videoeasy, videohard).
+    make, env_id, parse_env_id, all_env_ids: the id table.
+    DMCGBEnv: the env class; wrappers.ActionRepeat: action repeat rendering once per step.
+"""
+
+from dmcgb.modes import MODES
+from dmcgb.registration import (
+    ROBOT_TASKS,
+    ROBOT_VARIANTS,
+    all_env_ids,
+    env_id,
+    make,
+    parse_env_id,
+    register_envs,
+)
+from dmcgb.tasks import PAPER_TASKS, TASKS
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MODES",
+    "TASKS",
+    "PAPER_TASKS",
+    "ROBOT_TASKS",
+    "ROBOT_VARIANTS",
+    "make",
+    "env_id",
+    "parse_env_id",
+    "all_env_ids",
+]
+
+register_envs()

@@ -1,0 +1,211 @@
+"""DMCGBEnv: a dm_control suite task, rendered from pixels, in one DMControl-GB test mode.
+
+One ``step`` is one control step of the dm_control task (action repeat is a wrapper, see
+``dmcgb.wrappers.ActionRepeat``). Observations are (H, W, 3) uint8 RGB frames of the
+benchmark's camera; in the video modes they are chroma-keyed over a background video whose
+frame advances once per rendered observation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from dmcgb import data
+from dmcgb.chroma_key import chroma_key
+from dmcgb.errors import UnknownTask
+from dmcgb.modes import EPISODE_LENGTH, IMAGE_SIZE, KEY_RGB, MODES, Mode
+from dmcgb.rendering import ensure_gl_backend
+from dmcgb.tasks import TASKS, camera_id
+from dmcgb.video import VIDEO_CACHE
+
+__all__ = ["DMCGBEnv"]
+
+_RENDER_SIZE = 480  # pixels, the default height and width of render() frames
+
+
+class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
+    """A DMControl-GB environment.
+
+    Args:
+        task: CamelCase task name, e.g. ``"WalkerWalk"`` (see ``dmcgb.TASKS``).
+        mode: ``train``, ``coloreasy``, ``colorhard``, ``videoeasy`` or ``videohard``.
+        render_mode: None or ``"rgb_array"`` (``render()`` returns larger composited frames).
+        image_size: observation height and width in pixels.
+        render_size: height and width of ``render()`` frames.
+
+    Attributes:
+        defer_render: while True, ``step`` skips rendering (and returns the previous
+            observation) unless the step ends the episode. ``ActionRepeat`` sets it so that an
+            agent step renders once.
+
+    Example:
+        >>> import gymnasium as gym, dmcgb
+        >>> env = gym.make("dmcgb/WalkerWalk-train-v0")
+        >>> obs, info = env.reset(seed=0)
+        >>> obs.shape, obs.dtype
+        ((84, 84, 3), dtype('uint8'))
+
+    Change logs:
+        v0: initial version.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
+
+    def __init__(
+        self,
+        task: str,
+        mode: str = "train",
+        render_mode: str | None = None,
+        image_size: int = IMAGE_SIZE,
+        render_size: int = _RENDER_SIZE,
+    ) -> None:
+        if task not in TASKS:
+            raise UnknownTask(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
+        if mode not in MODES:
+            raise UnknownTask(f"unknown mode {mode!r}; expected one of {list(MODES)}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', actual value: {render_mode!r}")
+        if image_size < 1 or render_size < 1:
+            raise ValueError(f"image sizes must be positive, actual values: {image_size}, {render_size}")
+
+        ensure_gl_backend()
+        from dm_control import suite
+        from dm_control.mujoco import Camera
+
+        from dmcgb.scene import SceneColors
+
+        self.task = task
+        self.mode: Mode = MODES[mode]
+        self.render_mode = render_mode
+        self.image_size = image_size
+        self.render_size = render_size
+        self.defer_render = False
+
+        domain, task_name = TASKS[task]
+        self._dm_env = suite.load(domain, task_name, task_kwargs={"random": None})
+        physics = self._dm_env.physics
+        self._cameras = {
+            image_size: Camera(physics, image_size, image_size, camera_id(domain)),
+        }
+        if render_mode == "rgb_array":
+            self._cameras[render_size] = Camera(physics, render_size, render_size, camera_id(domain))
+
+        self._scene = SceneColors(physics)
+        if self.mode.keyed_textures:
+            textures: dict[str, dict[str, tuple[float, ...]]] = {}
+            for texture, attribute in self.mode.keyed_textures:
+                textures.setdefault(texture, {})[attribute] = KEY_RGB
+            self._scene.apply(textures)
+        self._colors = data.load_colors(self.mode.benchmark_name) if self.mode.colors else None
+
+        spec = self._dm_env.action_spec()
+        self.action_space = spaces.Box(
+            spec.minimum.astype(np.float32), spec.maximum.astype(np.float32), dtype=np.float32
+        )
+        self.observation_space = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+
+        self._color_rng = np.random.RandomState()
+        self._episode = 0
+        self._color_index: int | None = None
+        self._video_index: int | None = None
+        self._videos: dict[int, np.ndarray] = {}
+        self._background_frame = 0
+        self._last_obs: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ Gymnasium API
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            # The task's initial state and the colour draws use their own RandomStates seeded
+            # with the env seed, as in DMControl-GB; the episode sequence restarts.
+            self._dm_env.task._random = np.random.RandomState(seed)
+            self._color_rng = np.random.RandomState(seed)
+            self._episode = 0
+        self._episode += 1
+        if self._colors is not None:
+            self._color_index = int(self._color_rng.randint(len(self._colors)))
+            self._scene.apply_setting(self._colors[self._color_index])
+        if self.mode.videos:
+            self._start_video()
+        self._dm_env.reset()
+        self._last_obs = self._observe()
+        return self._last_obs, self._info()
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._last_obs is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        time_step = self._dm_env.step(action)
+        reward = float(time_step.reward or 0.0)
+        ended = time_step.last()
+        # dm_control ends an episode with discount 0 on a true termination and with discount 1
+        # at its time limit, which is a truncation.
+        terminated = bool(ended and time_step.discount == 0.0)
+        truncated = bool(ended and not terminated)
+        if not self.defer_render or ended:
+            self._background_frame += 1
+            self._last_obs = self._observe()
+            obs = self._last_obs
+        else:
+            obs = self._last_obs.copy()  # a stale frame: the caller only keeps the last one
+        return obs, reward, terminated, truncated, self._info()
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return self._render(self.render_size)
+
+    def close(self) -> None:
+        for camera in getattr(self, "_cameras", {}).values():
+            camera._scene.free()
+        self._cameras = {}
+        super().close()
+
+    # ------------------------------------------------------------------ internals
+
+    @property
+    def physics(self):
+        """The dm_control ``Physics`` of the task."""
+        return self._dm_env.physics
+
+    def _info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {}
+        if self._color_index is not None:
+            info["color_index"] = self._color_index
+        if self._video_index is not None:
+            info["video_index"] = self._video_index
+            info["video_frame"] = self._background_frame
+        return info
+
+    def _start_video(self) -> None:
+        # Episode k after construction (or after a seeded reset) shows video k mod n.
+        n = self.mode.videos
+        self._video_index = self._episode % n
+        self._background_frame = 0
+        sizes = {self.image_size} | ({self.render_size} if self.render_mode else set())
+        self._videos = {size: self._load_video(self._video_index, size) for size in sizes}
+        next_name = data.video_asset(self.mode.benchmark_name, (self._episode + 1) % n)
+        next_path = data.data_dir() / next_name
+        if next_path.is_file():
+            for size in sizes:
+                VIDEO_CACHE.prefetch(next_path, size, size)
+
+    def _load_video(self, index: int, size: int) -> np.ndarray:
+        path = data.ensure(data.video_asset(self.mode.benchmark_name, index))
+        return VIDEO_CACHE.get(path, size, size)
+
+    def _render(self, size: int) -> np.ndarray:
+        frame = self._cameras[size].render()  # a view of the camera's buffer
+        if self.mode.videos:
+            video = self._videos[size]
+            return chroma_key(frame, video[self._background_frame % len(video)])
+        return frame.copy()
+
+    def _observe(self) -> np.ndarray:
+        return self._render(self.image_size)
