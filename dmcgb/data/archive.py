@@ -1,0 +1,142 @@
+"""Safe, atomic tar extraction.
+
+Every member is checked before anything is written: a member whose path is absolute or
+climbs out with ``..``, a link that points outside the destination, or a device file makes
+the whole archive refused with UnsafeArchive. Python's ``data`` extraction filter runs as a
+second guard (it also catches tricks through links extracted earlier). The archive is
+extracted into a temporary folder beside the destination, a marker file is written last,
+and the folder is renamed into place: a destination folder with its marker is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from dmcgb.errors import DownloadError, UnsafeArchive
+
+__all__ = ["MARKER", "is_extracted", "read_marker", "check_member", "extract"]
+
+MARKER = ".dmcgb-extracted"
+
+
+def is_extracted(dest: Path) -> bool:
+    """Whether ``dest`` holds a completed extraction."""
+    return (dest / MARKER).is_file()
+
+
+def read_marker(dest: Path) -> dict:
+    """The record written when ``dest`` was extracted (archive name, digest, member count)."""
+    return json.loads((dest / MARKER).read_text())
+
+
+def _escapes(path: str) -> bool:
+    """Whether a relative POSIX path climbs above its root."""
+    normal = posixpath.normpath(path)
+    return normal == ".." or normal.startswith("../")
+
+
+def _is_absolute(path: str) -> bool:
+    # Windows drive letters and backslash roots count too: the archive may come from anywhere.
+    return path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":")
+
+
+def check_member(member: tarfile.TarInfo, archive: Path | str) -> None:
+    """Refuse a member that would be written, or would point, outside the destination.
+
+    Raises:
+        UnsafeArchive: naming the archive, the member and why it is refused.
+    """
+    name = member.name
+    reason = None
+    if _is_absolute(name):
+        reason = "has an absolute path"
+    elif _escapes(name):
+        reason = "climbs out of the destination with '..'"
+    elif member.issym():
+        target = member.linkname
+        if _is_absolute(target) or _escapes(posixpath.join(posixpath.dirname(name), target)):
+            reason = f"is a symlink to {target!r}, outside the destination"
+    elif member.islnk():
+        # Hard link targets are paths from the archive root.
+        if _is_absolute(member.linkname) or _escapes(member.linkname):
+            reason = f"is a hard link to {member.linkname!r}, outside the destination"
+    elif member.isdev():
+        reason = "is a device or fifo"
+    if reason:
+        raise UnsafeArchive(
+            f"{archive}: member {name!r} {reason}; refusing to extract this archive. "
+            "Delete it and fetch it again from a trusted source"
+        )
+
+
+def extract(
+    archive: Path, dest: Path, *, record: dict | None = None, require: str | None = None
+) -> Path:
+    """Extract a tar archive into ``dest`` safely and atomically.
+
+    Args:
+        archive: the tar file (compressed or not).
+        dest: the folder to create; it must not exist unless it holds a completed extraction.
+        record: extra facts (e.g. the archive's digest) to store in the completion marker.
+        require: a folder the archive must create (its expected top-level folder).
+
+    Returns:
+        ``dest``.
+
+    Raises:
+        UnsafeArchive: a member escapes ``dest``; nothing is left behind.
+        DownloadError: the archive is not a readable tar file, lacks the ``require`` folder,
+            or ``dest`` exists and is not a completed extraction.
+    """
+    if is_extracted(dest):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".extracting", dir=dest.parent))
+    try:
+        count = _extract_checked(archive, staging)
+        if require is not None and not (staging / require).is_dir():
+            raise DownloadError(
+                f"{archive}: expected the archive to hold the folder {require!r}; it holds "
+                f"{sorted(p.name for p in staging.iterdir())}. Delete it and fetch it again"
+            )
+        marker = {"archive": archive.name, "members": count, **(record or {})}
+        (staging / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
+        try:
+            os.rename(staging, dest)
+        except OSError as exc:
+            if not is_extracted(dest):
+                raise DownloadError(
+                    f"{dest} exists but is not a completed extraction of {archive.name}; "
+                    "move it away and fetch again"
+                ) from exc
+            shutil.rmtree(staging)  # another process finished first
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dest
+
+
+def _extract_checked(archive: Path, staging: Path) -> int:
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for member in members:
+                check_member(member, archive)
+            if hasattr(tarfile, "data_filter"):
+                try:
+                    tar.extractall(staging, members=members, filter="data")
+                except tarfile.FilterError as exc:
+                    raise UnsafeArchive(f"{archive}: refusing to extract: {exc}") from exc
+            else:  # pragma: no cover - Python < 3.10.12 has no filters; the checks above stand
+                tar.extractall(staging, members=members)
+    except tarfile.ReadError as exc:
+        raise DownloadError(
+            f"{archive}: not a readable tar archive ({exc}); delete it and fetch again"
+        ) from exc
+    return len(members)

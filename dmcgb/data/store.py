@@ -1,0 +1,388 @@
+"""The cache's contents: get an asset (fetching it if missing), report and verify what is cached.
+
+``ensure`` never writes when the asset is already there, so a populated, read-only data dir
+(e.g. ``DMCGB_DATA_DIR=../shared/dmcgb-data``) works. A fetch needs a writable data dir,
+network (or a mirror), and ``DMCGB_OFFLINE`` unset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import requests
+
+from dmcgb.data.archive import extract, is_extracted, read_marker
+from dmcgb.data.cache import (
+    asset_url,
+    cached_path,
+    data_dir,
+    fetch_command,
+    is_offline,
+    mirror_url,
+    sidecar_path,
+)
+from dmcgb.data.colors import parse_colors
+from dmcgb.data.download import Unreachable, download, file_lock, hash_file, partial_path
+from dmcgb.data.manifest import ASSETS, GROUPS, Asset, resolve
+from dmcgb.errors import ChecksumError, MissingData, OfflineError
+
+__all__ = [
+    "ensure",
+    "fetch",
+    "load_colors",
+    "places365_dir",
+    "Status",
+    "status",
+    "verify",
+    "describe_mirror",
+]
+
+COLOR_MODES = ("color_easy", "color_hard")
+PLACES365_SPLITS = ("val", "train")
+
+
+def _asset(name: str) -> Asset:
+    if name not in ASSETS:
+        resolve([name])  # raises the "did you mean" error; groups are not assets
+        raise ValueError(
+            f"{name!r} is a group of assets; pass one asset name, e.g. {GROUPS[name][0]!r}"
+        )
+    return ASSETS[name]
+
+
+def _group_of(asset: Asset) -> str:
+    """The smallest group holding ``asset``, for the fetch command in error messages."""
+    for group, names in GROUPS.items():
+        if group != "all" and asset.name in names:
+            return group
+    return asset.name  # pragma: no cover - every asset is in a group
+
+
+def _is_present(asset: Asset, path: Path) -> bool:
+    """A regular file of the expected size (a cheap stat; hashes are checked by ``verify``)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(info.st_mode) and (asset.size is None or info.st_size == asset.size)
+
+
+def ensure(
+    name: str,
+    *,
+    progress: bool = True,
+    mirror: str | None = None,
+    root: Path | None = None,
+    session: requests.Session | None = None,
+) -> Path:
+    """The path of a cached asset, fetched first if it is missing.
+
+    Args:
+        name: an asset name (``"video_hard/video3.mp4"``, ``"color_easy.pt"``,
+            ``"places365-val"``); see ``ASSETS``.
+        progress: show a progress bar while downloading.
+        mirror: a mirror base URL; default ``$DMCGB_MIRROR``, else upstream.
+        root: the data dir; default ``data_dir()``.
+        session: a ``requests`` session to reuse between files.
+
+    Returns:
+        The cached file; for an archive (Places365), the folder of its extracted content.
+
+    Raises:
+        OfflineError: the asset is missing and ``DMCGB_OFFLINE`` is set or the host is
+            unreachable; the message gives the fetch command.
+        MissingData: the asset is missing and the data dir is not writable.
+        DownloadError, ChecksumError, UnsafeArchive: the fetch failed (see ``download``).
+        ValueError: unknown asset name.
+    """
+    asset = _asset(name)
+    root = Path(root) if root is not None else data_dir()
+    if asset.is_archive:
+        return _ensure_extracted(asset, root, mirror, progress, session)
+    path = cached_path(asset, root)
+    if not _is_present(asset, path):
+        _fetch_file(asset, root, mirror, progress, session)
+    return path
+
+
+def _how_to_fetch(asset: Asset) -> str:
+    return (
+        f"run `{fetch_command(_group_of(asset))}` on a machine with internet (add `--mirror URL`, "
+        "or set DMCGB_MIRROR, to fetch from a mirror), or point DMCGB_DATA_DIR at a folder that "
+        "holds it"
+    )
+
+
+def _offline_error(asset: Asset, root: Path) -> OfflineError:
+    return OfflineError(
+        f"{asset.name} is not in {root} and DMCGB_OFFLINE is set; {_how_to_fetch(asset)}"
+    )
+
+
+@contextlib.contextmanager
+def _locked_for_writing(path: Path, asset: Asset, root: Path):
+    """Create ``path``'s folder and hold its lock, or say the data dir is not writable."""
+    # Locks live in one hidden folder so that the cache's folders hold only data.
+    lock = root / ".locks" / (path.relative_to(root).as_posix().replace("/", "--") + ".lock")
+    with contextlib.ExitStack() as stack:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(file_lock(lock))
+        except OSError as exc:
+            raise MissingData(
+                f"{asset.name} is not in {root}, and the folder is not writable ({exc}); "
+                "set DMCGB_DATA_DIR to a writable folder"
+            ) from exc
+        yield
+
+
+def _fetch_file(asset, root, mirror, progress, session) -> bool:
+    """Download one asset into the cache; False if another process did it meanwhile."""
+    if is_offline():
+        raise _offline_error(asset, root)
+    path = cached_path(asset, root)
+    url = asset_url(asset, mirror)
+    with _locked_for_writing(path, asset, root):
+        if _is_present(asset, path):
+            return False  # another worker fetched it while we waited for the lock
+        try:
+            actual = download(
+                url, path, algorithm=asset.algorithm, digest=asset.digest,
+                progress=progress, session=session,
+            )  # fmt: skip
+        except Unreachable as exc:
+            kept = partial_path(path)
+            note = f" (the partial file {kept} is kept for resuming)" if kept.exists() else ""
+            raise OfflineError(
+                f"{asset.name} is missing and {exc}{note}; {_how_to_fetch(asset)}"
+            ) from exc
+        if asset.digest is None:
+            _record_unverified(asset, path, url, actual)
+    return True
+
+
+def _record_unverified(asset: Asset, path: Path, url: str, sha256: str) -> None:
+    """Keep the hash of a file with no published hash, so ``verify`` can check it later."""
+    sidecar = sidecar_path(path)
+    _write_atomic(sidecar, f"{sha256}  {path.name}\n")
+    warnings.warn(
+        f"{asset.name} has no known checksum, so the file downloaded from {url} COULD NOT BE "
+        f"VERIFIED; its sha256 {sha256} is recorded in {sidecar} for `python -m dmcgb.data verify`",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _ensure_extracted(asset, root, mirror, progress, session) -> Path:
+    dest = root / asset.extract_dir
+    content = dest / asset.content_dir
+    if is_extracted(dest):
+        return content
+    archive = cached_path(asset, root)
+    if is_offline() and not _is_present(asset, archive):
+        raise _offline_error(asset, root)
+    with _locked_for_writing(dest, asset, root):
+        if is_extracted(dest):
+            return content  # another worker extracted it while we waited for the lock
+        if _is_present(asset, archive):
+            # A file we did not just verify (placed by hand, or left by an earlier run).
+            actual = hash_file(archive, asset.algorithm)
+            if actual != asset.digest:
+                raise ChecksumError(
+                    f"{archive}: {asset.algorithm} mismatch: expected {asset.digest}, actual "
+                    f"{actual}; delete it and run `{fetch_command(_group_of(asset))}`"
+                )
+        else:
+            _fetch_file(asset, root, mirror, progress, session)
+        record = {"algorithm": asset.algorithm, "digest": asset.digest}
+        extract(archive, dest, record=record, require=asset.content_dir)
+        archive.unlink()  # the extracted folder is the cache; save the space
+    return content
+
+
+def fetch(
+    names: Iterable[str],
+    *,
+    mirror: str | None = None,
+    progress: bool = True,
+    root: Path | None = None,
+) -> list[Path]:
+    """Fetch assets or groups (``"all"``, ``"video_hard"``, ``"places365-val"``, ...).
+
+    Args:
+        names: group or asset names; see ``GROUPS`` and ``ASSETS``.
+        mirror: a mirror base URL; default ``$DMCGB_MIRROR``, else upstream.
+        progress: show a progress bar per file.
+        root: the data dir; default ``data_dir()``.
+
+    Returns:
+        The cached path of each asset, in order (already cached ones are not downloaded).
+
+    Raises:
+        The errors of ``ensure``, at the first asset that fails.
+    """
+    with requests.Session() as session:
+        return [
+            ensure(name, progress=progress, mirror=mirror, root=root, session=session)
+            for name in resolve(names)
+        ]
+
+
+def load_colors(mode: str, *, root: Path | None = None) -> list[dict[str, np.ndarray]]:
+    """The benchmark's 100 colour settings of a colour mode, fetched on first use.
+
+    The file's sha256 is checked before it is parsed (it is small), and it is parsed without
+    running code (see ``dmcgb.data.colors``).
+
+    Args:
+        mode: ``"color_easy"`` or ``"color_hard"``.
+        root: the data dir; default ``data_dir()``.
+
+    Returns:
+        100 dicts with keys ``grid_rgb1``, ``grid_rgb2``, ``self_rgb``, ``skybox_rgb``, each a
+        float64 RGB array of shape (3,) in [0, 1].
+
+    Raises:
+        ValueError: unknown mode.
+        ChecksumError: the cached file is not the benchmark's.
+        The errors of ``ensure``.
+    """
+    if mode not in COLOR_MODES:
+        raise ValueError(f"expected a colour mode in {list(COLOR_MODES)}, actual value: {mode!r}")
+    asset = ASSETS[f"{mode}.pt"]
+    path = ensure(asset.name, root=root)
+    actual = hash_file(path, asset.algorithm)
+    if actual != asset.digest:
+        raise ChecksumError(
+            f"{path}: sha256 mismatch: expected {asset.digest}, actual {actual}; the file is not "
+            f"the benchmark's: delete it and run `{fetch_command(mode)}`"
+        )
+    return parse_colors(path)
+
+
+def places365_dir(split: str = "val", *, root: Path | None = None) -> Path:
+    """The folder of extracted Places365 images (256x256), fetched and extracted on first use.
+
+    Args:
+        split: ``"val"`` (val_256.tar, 36,500 images, flat) or ``"train"``
+            (train_256_places365standard.tar, 1.8 M images in class folders, about 24 GB).
+        root: the data dir; default ``data_dir()``.
+
+    Returns:
+        ``<data_dir>/places365/<split>/val_256`` or ``.../train/data_256``.
+    """
+    if split not in PLACES365_SPLITS:
+        raise ValueError(
+            f"expected a Places365 split in {list(PLACES365_SPLITS)}, actual value: {split!r}"
+        )
+    return ensure(f"places365-{split}", root=root)
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the cache holds of one asset.
+
+    Attributes:
+        name: the asset name.
+        state: ``"cached"``, ``"extracted"``, ``"partial"`` or ``"missing"``.
+        path: the cached file (or extracted folder), or where it would go.
+        size: bytes on disk (file, or partial file), else None.
+    """
+
+    name: str
+    state: str
+    path: Path
+    size: int | None = None
+
+
+def status(names: Iterable[str] | None = None, *, root: Path | None = None) -> list[Status]:
+    """What the cache holds of each asset (default: every asset); reads only, hashes nothing."""
+    root = Path(root) if root is not None else data_dir()
+    result = []
+    for name in resolve(names) if names is not None else list(ASSETS):
+        asset = ASSETS[name]
+        path = cached_path(asset, root)
+        part = partial_path(path)
+        if asset.is_archive and is_extracted(root / asset.extract_dir):
+            result.append(Status(name, "extracted", root / asset.extract_dir / asset.content_dir))
+        elif _is_present(asset, path):
+            result.append(Status(name, "cached", path, path.stat().st_size))
+        elif part.is_file():
+            result.append(Status(name, "partial", part, part.stat().st_size))
+        else:
+            result.append(Status(name, "missing", path))
+    return result
+
+
+def verify(
+    names: Iterable[str] | None = None, *, root: Path | None = None
+) -> list[tuple[str, str, str]]:
+    """Re-hash cached assets against the manifest.
+
+    Args:
+        names: groups or assets to check; default every asset that is cached.
+        root: the data dir; default ``data_dir()``.
+
+    Returns:
+        ``(name, verdict, detail)`` per cached asset, verdict ``"ok"``, ``"bad"`` or
+        ``"unverified"`` (no known hash and none recorded at download). Missing assets are
+        left out.
+    """
+    root = Path(root) if root is not None else data_dir()
+    report = []
+    for entry in status(names, root=root):
+        asset = ASSETS[entry.name]
+        if entry.state == "extracted":
+            recorded = read_marker(root / asset.extract_dir).get("digest")
+            verdict = "ok" if recorded == asset.digest else "bad"
+            report.append(
+                (
+                    entry.name,
+                    verdict,
+                    f"extracted from an archive with {asset.algorithm} {recorded}",
+                )
+            )
+        elif entry.state == "cached":
+            report.append((entry.name, *_verify_file(asset, entry.path)))
+        elif entry.state == "missing" and entry.path.exists():
+            size = entry.path.stat().st_size
+            report.append((entry.name, "bad", f"{size} bytes, expected {asset.size}"))
+    return report
+
+
+def _verify_file(asset: Asset, path: Path) -> tuple[str, str]:
+    expected, source = asset.digest, "manifest"
+    if expected is None:
+        sidecar = sidecar_path(path)
+        if not sidecar.is_file():
+            return "unverified", "no published checksum and none recorded at download"
+        expected, source = sidecar.read_text().split()[0], f"recorded in {sidecar.name}"
+    actual = hash_file(path, asset.algorithm)
+    if actual == expected:
+        return "ok", f"{asset.algorithm} {actual} ({source})"
+    return "bad", f"{asset.algorithm} expected {expected} ({source}), actual {actual}"
+
+
+def describe_mirror(mirror: str | None = None) -> str:
+    """Where downloads come from, in words, for the CLI."""
+    base = mirror_url(mirror)
+    return f"mirror {base}" if base else "upstream hosts"
