@@ -157,6 +157,8 @@ def _download_once(session, url, part, algorithm, progress, label):
         raise Unreachable(f"cannot reach {url}: {exc}") from exc
     except requests.Timeout as exc:
         raise _Interrupted(f"no answer within {READ_TIMEOUT:.0f} s") from exc
+    except requests.RequestException as exc:  # a malformed URL, too many redirects, ...
+        raise DownloadError(f"{url}: {exc}") from exc
 
     with response:
         if response.status_code == 416 and offset:
