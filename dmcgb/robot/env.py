@@ -1,0 +1,188 @@
+"""RobotEnv: the robot manipulation tasks as a Gymnasium env with image observations."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from dmcgb.errors import UnknownTask
+from dmcgb.rendering import ensure_gl_backend
+from dmcgb.robot import scene
+from dmcgb.robot.physics import CONTROL_TIMESTEP, RobotPhysics
+from dmcgb.robot.tasks import TASKS, Task
+from dmcgb.robot.variants import get_variant
+
+__all__ = ["RobotEnv", "ACTION_SCALE", "EPISODE_STEPS"]
+
+ACTION_SCALE = 0.05  # m of end-effector x-y displacement per unit of action, per agent step
+EPISODE_STEPS = 50  # agent steps; the episode is truncated there, never terminated
+
+
+def _use_chosen_gl_backend() -> None:
+    """Make MuJoCo's renderer use the backend ``ensure_gl_backend`` picked.
+
+    MuJoCo picks its GL context class when ``mujoco`` is first imported, from ``MUJOCO_GL``.
+    If it was imported before the backend was chosen, that pick is stale; reloading the small
+    module that holds it applies the choice.
+    """
+    backend = ensure_gl_backend()
+    from mujoco.rendering.classic import gl_context
+
+    if gl_context._MUJOCO_GL != os.environ.get("MUJOCO_GL", backend).lower().strip():
+        importlib.reload(gl_context)
+
+
+class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
+    """A Fetch arm on a table, seen by one fixed camera: Reach or PegInBox.
+
+    Observations are RGB images (image_size, image_size, 3) uint8 from the third-person camera;
+    the goal is visible only in the image. Actions in [-1, 1]^2 move the gripper in x-y by
+    ``ACTION_SCALE`` m per unit. Episodes last ``EPISODE_STEPS`` steps (then ``truncated``);
+    ``info["is_success"]`` turns true at the first solved step and stays true.
+
+    Args:
+        task: ``"reach"`` or ``"peg_in_box"``.
+        variant: ``"train"`` or ``"test1"`` .. ``"test5"`` (appearance only).
+        render_mode: ``None`` or ``"rgb_array"``.
+        image_size: side of the observation image, pixels.
+        render_size: side of the frames ``render()`` returns, pixels.
+
+    Raises:
+        UnknownTask: `task` or `variant` is not one the env provides.
+        ValueError: `render_mode`, `image_size` or `render_size` is invalid.
+
+    Example:
+        >>> env = RobotEnv("reach", "test2")
+        >>> obs, info = env.reset(seed=0)
+        >>> obs.shape, obs.dtype, info["is_success"]
+        ((84, 84, 3), dtype('uint8'), False)
+        >>> env.close()
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": round(1.0 / CONTROL_TIMESTEP)}
+
+    #: Set True by an action-repeat wrapper: then ``step`` renders only when the episode ends
+    #: and otherwise returns the previous observation object.
+    defer_render: bool = False
+
+    def __init__(
+        self,
+        task: str,
+        variant: str = "train",
+        render_mode: str | None = None,
+        image_size: int = 84,
+        render_size: int = 480,
+    ) -> None:
+        if task not in TASKS:
+            raise UnknownTask(f"unknown robot task {task!r}; expected one of {', '.join(TASKS)}")
+        self._variant = get_variant(variant)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode: expected None or 'rgb_array', actual value: {render_mode!r}"
+            )
+        for arg, value in (("image_size", image_size), ("render_size", render_size)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(
+                    f"{arg}: expected a positive int of pixels, actual value: {value!r}"
+                )
+        self.task_name = task
+        self.variant = variant
+        self.render_mode = render_mode
+        self.image_size = int(image_size)
+        self.render_size = int(render_size)
+
+        self._task: Task = TASKS[task]()
+        model = scene.build_model(task, self._variant)
+        # The offscreen buffer must hold the largest frame we render.
+        largest = max(self.image_size, self.render_size)
+        model.vis.global_.offwidth = max(model.vis.global_.offwidth, largest)
+        model.vis.global_.offheight = max(model.vis.global_.offheight, largest)
+        self.physics = RobotPhysics(model, self._task.ee_height)
+
+        self.observation_space = spaces.Box(
+            0, 255, (self.image_size, self.image_size, 3), dtype=np.uint8
+        )
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+
+        self._renderers: dict[int, mujoco.Renderer] = {}  # one per frame size, made lazily
+        self._steps = 0
+        self._success = False
+        self._episode_over = True  # until the first reset
+        self._last_obs: np.ndarray | None = None
+
+    @property
+    def task(self) -> Task:
+        """The task object (reward and success logic)."""
+        return self._task
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode: arm at its start pose, goal or box at a random place."""
+        super().reset(seed=seed)
+        self.physics.reset_arm()
+        self._task.initialize_episode(self.physics, self.np_random)
+        self._steps = 0
+        self._success = False
+        self._episode_over = False
+        self._last_obs = self._render_frame(self.image_size)
+        return self._last_obs, {"is_success": False}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Move the gripper by ``ACTION_SCALE * action`` in x-y and simulate one agent step."""
+        if self._episode_over:
+            raise gym.error.ResetNeeded(
+                "step() called before reset() or after the episode ended; call env.reset()"
+            )
+        action = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
+        self.physics.move_end_effector(ACTION_SCALE * action)
+        reward = self._task.get_reward(self.physics, action)
+        self._success = self._success or self._task.is_solved(self.physics)
+        self._steps += 1
+        truncated = self._steps >= EPISODE_STEPS
+        self._episode_over = truncated
+        if truncated or not self.defer_render:
+            self._last_obs = self._render_frame(self.image_size)
+        return self._last_obs, float(reward), False, truncated, {"is_success": self._success}
+
+    def render(self) -> np.ndarray | None:
+        """The current camera view, (render_size, render_size, 3) uint8, in ``rgb_array`` mode."""
+        if self.render_mode is None:
+            gym.logger.warn(
+                "render() called without a render_mode; make the env with render_mode='rgb_array'"
+            )
+            return None
+        return self._render_frame(self.render_size)
+
+    def render_segmentation(self, size: int | None = None) -> np.ndarray:
+        """Per-pixel (object id, object type) of the camera view, (size, size, 2) int32."""
+        renderer = self._renderer(size or self.image_size)
+        renderer.enable_segmentation_rendering()
+        try:
+            renderer.update_scene(self.physics.data, camera=scene.CAMERA)
+            return renderer.render()
+        finally:
+            renderer.disable_segmentation_rendering()
+
+    def close(self) -> None:
+        """Free the rendering contexts."""
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()
+
+    def _renderer(self, size: int) -> mujoco.Renderer:
+        if size not in self._renderers:
+            _use_chosen_gl_backend()
+            self._renderers[size] = mujoco.Renderer(self.physics.model, size, size)
+        return self._renderers[size]
+
+    def _render_frame(self, size: int) -> np.ndarray:
+        renderer = self._renderer(size)
+        renderer.update_scene(self.physics.data, camera=scene.CAMERA)
+        return renderer.render()
