@@ -91,7 +91,7 @@ class SharedEncoder(nn.Module):
         self.apply(weight_init)
 
     def forward(self, obs: Tensor) -> Tensor:
-        x = obs.float() * (1.0 / 255.0)
+        x = (obs if obs.is_floating_point() else obs.float()) * (1.0 / 255.0)
         return self.layers(x)
 
 

@@ -123,7 +123,8 @@ def attribution(critic: _QFirstHead, obs: Tensor, action: Tensor) -> Tensor:
         (B, C, H, W) float gradient of Q1 w.r.t. the observation (in pixel units).
     """
     with torch.enable_grad():
-        obs_in = obs.detach().float().requires_grad_(True)
+        obs_in = obs.detach()
+        obs_in = (obs_in if obs_in.is_floating_point() else obs_in.float()).requires_grad_(True)
         q1 = critic.q1(obs_in, action.detach())
         return guided_gradient(q1, obs_in)
 
