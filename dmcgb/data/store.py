@@ -82,6 +82,7 @@ def ensure(
     mirror: str | None = None,
     root: Path | None = None,
     session: requests.Session | None = None,
+    download: bool = True,
 ) -> Path:
     """The path of a cached asset, fetched first if it is missing.
 
@@ -92,6 +93,8 @@ def ensure(
         mirror: a mirror base URL; default ``$DMCGB_MIRROR``, else upstream.
         root: the data dir; default ``data_dir()``.
         session: a ``requests`` session to reuse between files.
+        download: False to never download (as with ``DMCGB_OFFLINE=1``): a missing asset
+            raises OfflineError.
 
     Returns:
         The cached file; for an archive (Places365), the folder of its extracted content.
@@ -105,10 +108,16 @@ def ensure(
     """
     asset = _asset(name)
     root = Path(root) if root is not None else data_dir()
+    # Why downloads are off, or None when they are allowed.
+    offline = "DMCGB_OFFLINE is set" if is_offline() else None
+    if not download:
+        offline = "the caller does not allow downloads"
     if asset.is_archive:
-        return _ensure_extracted(asset, root, mirror, progress, session)
+        return _ensure_extracted(asset, root, mirror, progress, session, offline)
     path = cached_path(asset, root)
     if not _is_present(asset, path):
+        if offline:
+            raise _offline_error(asset, root, offline)
         _fetch_file(asset, root, mirror, progress, session)
     return path
 
@@ -121,10 +130,8 @@ def _how_to_fetch(asset: Asset) -> str:
     )
 
 
-def _offline_error(asset: Asset, root: Path) -> OfflineError:
-    return OfflineError(
-        f"{asset.name} is not in {root} and DMCGB_OFFLINE is set; {_how_to_fetch(asset)}"
-    )
+def _offline_error(asset: Asset, root: Path, why: str) -> OfflineError:
+    return OfflineError(f"{asset.name} is not in {root} and {why}; {_how_to_fetch(asset)}")
 
 
 @contextlib.contextmanager
@@ -146,8 +153,6 @@ def _locked_for_writing(path: Path, asset: Asset, root: Path):
 
 def _fetch_file(asset, root, mirror, progress, session) -> bool:
     """Download one asset into the cache; False if another process did it meanwhile."""
-    if is_offline():
-        raise _offline_error(asset, root)
     path = cached_path(asset, root)
     url = asset_url(asset, mirror)
     with _locked_for_writing(path, asset, root):
@@ -192,14 +197,14 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _ensure_extracted(asset, root, mirror, progress, session) -> Path:
+def _ensure_extracted(asset, root, mirror, progress, session, offline) -> Path:
     dest = root / asset.extract_dir
     content = dest / asset.content_dir
     if is_extracted(dest):
         return content
     archive = cached_path(asset, root)
-    if is_offline() and not _is_present(asset, archive):
-        raise _offline_error(asset, root)
+    if offline and not _is_present(asset, archive):
+        raise _offline_error(asset, root, offline)
     with _locked_for_writing(dest, asset, root):
         if is_extracted(dest):
             return content  # another worker extracted it while we waited for the lock
@@ -279,13 +284,14 @@ def load_colors(mode: str, *, root: Path | None = None) -> list[dict[str, np.nda
     return parse_colors(path)
 
 
-def places365_dir(split: str = "val", *, root: Path | None = None) -> Path:
+def places365_dir(split: str = "val", *, root: Path | None = None, download: bool = True) -> Path:
     """The folder of extracted Places365 images (256x256), fetched and extracted on first use.
 
     Args:
         split: ``"val"`` (val_256.tar, 36,500 images, flat) or ``"train"``
             (train_256_places365standard.tar, 1.8 M images in class folders, about 24 GB).
         root: the data dir; default ``data_dir()``.
+        download: False to only use what is cached (OfflineError if it is not).
 
     Returns:
         ``<data_dir>/places365/<split>/val_256`` or ``.../train/data_256``.
@@ -294,7 +300,7 @@ def places365_dir(split: str = "val", *, root: Path | None = None) -> Path:
         raise ValueError(
             f"expected a Places365 split in {list(PLACES365_SPLITS)}, actual value: {split!r}"
         )
-    return ensure(f"places365-{split}", root=root)
+    return ensure(f"places365-{split}", root=root, download=download)
 
 
 @dataclass(frozen=True)

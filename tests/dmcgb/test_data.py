@@ -267,6 +267,15 @@ def test_offline_mode_names_the_fetch_command(cache, server, monkeypatch):
     assert not cache.exists()
 
 
+def test_download_false_never_downloads(cache, server):
+    with pytest.raises(OfflineError, match="does not allow downloads.*fetch places365-val"):
+        data.places365_dir("val", download=False)
+    with pytest.raises(OfflineError, match="fetch color_easy"):
+        data.ensure("color_easy.pt", download=False)
+    assert server.requests == []
+    assert not cache.exists()
+
+
 def test_refused_connection_is_offline(cache, monkeypatch):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
