@@ -30,7 +30,8 @@ from dmcgb.data.cache import (
     sidecar_path,
 )
 from dmcgb.data.colors import parse_colors
-from dmcgb.data.download import Unreachable, download, file_lock, hash_file, partial_path
+from dmcgb.data.download import Unreachable, file_lock, hash_file, partial_path
+from dmcgb.data.download import download as download_file
 from dmcgb.data.manifest import ASSETS, GROUPS, Asset, resolve
 from dmcgb.errors import ChecksumError, MissingData, OfflineError
 
@@ -159,7 +160,7 @@ def _fetch_file(asset, root, mirror, progress, session) -> bool:
         if _is_present(asset, path):
             return False  # another worker fetched it while we waited for the lock
         try:
-            actual = download(
+            actual = download_file(
                 url, path, algorithm=asset.algorithm, digest=asset.digest,
                 progress=progress, session=session,
             )  # fmt: skip
