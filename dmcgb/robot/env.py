@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
+import weakref
 from typing import Any
 
 import gymnasium as gym
@@ -22,6 +24,19 @@ __all__ = ["RobotEnv", "ACTION_SCALE", "EPISODE_STEPS"]
 
 ACTION_SCALE = 0.05  # m of end-effector x-y displacement per unit of action, per agent step
 EPISODE_STEPS = 50  # agent steps; the episode is truncated there, never terminated
+
+
+# Envs whose GL contexts are still open. MuJoCo's GL contexts raise (ignored, but noisy)
+# errors when freed after the GL display is shut down at exit, so envs nobody closed are closed
+# by an exit hook. It is registered after MuJoCo's GL module registers its own shutdown hook,
+# so that it runs before it (exit hooks run last-registered first).
+_OPEN_ENVS: weakref.WeakSet[RobotEnv] = weakref.WeakSet()
+_exit_hook_registered = False
+
+
+def _close_open_envs() -> None:
+    for env in list(_OPEN_ENVS):
+        env.close()
 
 
 def _use_chosen_gl_backend() -> None:
@@ -175,11 +190,17 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
         for renderer in self._renderers.values():
             renderer.close()
         self._renderers.clear()
+        _OPEN_ENVS.discard(self)
 
     def _renderer(self, size: int) -> mujoco.Renderer:
         if size not in self._renderers:
+            global _exit_hook_registered
             _use_chosen_gl_backend()
             self._renderers[size] = mujoco.Renderer(self.physics.model, size, size)
+            _OPEN_ENVS.add(self)
+            if not _exit_hook_registered:
+                atexit.register(_close_open_envs)
+                _exit_hook_registered = True
         return self._renderers[size]
 
     def _render_frame(self, size: int) -> np.ndarray:

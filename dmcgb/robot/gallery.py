@@ -29,7 +29,7 @@ _ROW_LABEL_WIDTH = 70  # px left of each row
 _PALETTE_COLORS = 256  # the PNG is palette-quantised to keep it small
 
 
-def render_gallery(seed: int = 0, tile_size: int = 160) -> Image.Image:
+def render_gallery(seed: int = 0, tile_size: int = 200) -> Image.Image:
     """Return the gallery image: tasks as rows, variants as columns, labelled.
 
     Args:
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs/robot_variants.png"))
     parser.add_argument("--seed", type=int, default=0, help="episode seed of every tile")
-    parser.add_argument("--tile-size", type=int, default=160, help="pixels per view")
+    parser.add_argument("--tile-size", type=int, default=200, help="pixels per view")
     args = parser.parse_args(argv)
     image = render_gallery(seed=args.seed, tile_size=args.tile_size)
     save_png(image, args.out)

@@ -23,9 +23,6 @@ WORKSPACE_LOW = np.array([1.05, 0.45])
 WORKSPACE_HIGH = np.array([1.50, 1.05])
 START_XY = np.array([1.15, 0.75])  # m, gripper x-y at every reset
 
-# The mocap body holds the gripper link; the end effector (grip site) sits this far below it
-# when the gripper points down.
-_GRIP_BELOW_MOCAP = 0.02  # m
 _SETTLE_STEPS = 400  # physics steps for the arm to reach a mocap target at build time
 
 
@@ -43,6 +40,12 @@ class RobotPhysics:
         self.ee_height = ee_height
         self._mocap = int(model.body(scene.MOCAP_BODY).mocapid[0])
         self._ee_site = model.site(scene.EE_SITE).id
+        # The mocap body holds the gripper link; the end effector (grip site) sits at this
+        # offset from it (m) while the gripper points down.
+        self._ee_offset = np.zeros(3)
+        mujoco.mju_rotVecQuat(
+            self._ee_offset, model.site_pos[self._ee_site], np.asarray(scene.GRIPPER_DOWN_QUAT)
+        )
         self._start_qpos = self._settle_arm()
 
     def _settle_arm(self) -> np.ndarray:
@@ -51,16 +54,20 @@ class RobotPhysics:
         self.data.mocap_quat[self._mocap] = scene.GRIPPER_DOWN_QUAT
         # First above the start point, then down, so the arm never sweeps through the table.
         for height in (self.ee_height + 0.3, self.ee_height):
-            self.data.mocap_pos[self._mocap] = [*START_XY, height + _GRIP_BELOW_MOCAP]
+            self.data.mocap_pos[self._mocap] = self._mocap_pos_for(START_XY, height)
             mujoco.mj_step(self.model, self.data, nstep=_SETTLE_STEPS)
         return self.data.qpos.copy()
+
+    def _mocap_pos_for(self, ee_xy: np.ndarray, ee_height: float) -> np.ndarray:
+        """Mocap position that puts the end effector at (ee_xy, ee_height)."""
+        return np.array([ee_xy[0], ee_xy[1], ee_height]) - self._ee_offset
 
     def reset_arm(self) -> None:
         """Put the arm at the start pose, at rest, with the mocap target on the gripper."""
         mujoco.mj_resetData(self.model, self.data)
         self.data.qpos[:] = self._start_qpos
         self.data.mocap_quat[self._mocap] = scene.GRIPPER_DOWN_QUAT
-        self.data.mocap_pos[self._mocap] = [*START_XY, self.ee_height + _GRIP_BELOW_MOCAP]
+        self.data.mocap_pos[self._mocap] = self._mocap_pos_for(START_XY, self.ee_height)
         mujoco.mj_forward(self.model, self.data)
 
     def move_end_effector(self, delta_xy: np.ndarray) -> None:
@@ -79,7 +86,7 @@ class RobotPhysics:
 
     def ee_target(self) -> np.ndarray:
         """Where the mocap body asks the end effector to be, m."""
-        return self.data.mocap_pos[self._mocap] - (0.0, 0.0, _GRIP_BELOW_MOCAP)
+        return self.data.mocap_pos[self._mocap] + self._ee_offset
 
     def site_pos(self, name: str) -> np.ndarray:
         """Position of the site `name`, m."""
