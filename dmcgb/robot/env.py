@@ -49,7 +49,8 @@ def _use_chosen_gl_backend() -> None:
     backend = ensure_gl_backend()
     from mujoco.rendering.classic import gl_context
 
-    if gl_context._MUJOCO_GL != os.environ.get("MUJOCO_GL", backend).lower().strip():
+    picked_at_import = getattr(gl_context, "_MUJOCO_GL", None)  # None: layout unknown, keep
+    if picked_at_import not in (None, os.environ.get("MUJOCO_GL", backend).lower().strip()):
         importlib.reload(gl_context)
 
 

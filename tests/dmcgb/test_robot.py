@@ -227,6 +227,16 @@ def test_render_gives_larger_frames_of_the_same_view() -> None:
         env.close()
 
 
+def test_render_without_render_mode_warns_and_returns_none() -> None:
+    env = _make("reach")
+    try:
+        env.reset(seed=SEED)
+        with pytest.warns(UserWarning, match="render_mode"):
+            assert env.render() is None
+    finally:
+        env.close()
+
+
 # --- tasks: reward and success are real ----------------------------------------------------
 
 
