@@ -1,0 +1,100 @@
+"""The agent's view of an env: one factory, the eval env ids, and the HWC -> CHW conversion.
+
+Wrappers are stacked in the order the benchmark uses them:
+
+1. ``gymnasium.make(env_id)``: one control step per ``step``, uint8 (H, W, 3) frames.
+2. ``dmcgb.wrappers.ActionRepeat``: repeat the action, render only the last frame.
+3. ``gymnasium.wrappers.FrameStackObservation``: the last ``frame_stack`` frames, oldest first,
+   the reset frame repeated at the start of an episode (the replay buffer does the same).
+
+The agent sees (3 * frame_stack, H, W) uint8 arrays; :func:`to_chw` is the one place that
+converts.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+__all__ = ["make_env", "eval_env_id", "to_chw"]
+
+
+def make_env(
+    env_id: str,
+    seed: int,
+    frame_stack: int = 3,
+    action_repeat: int = 4,
+    image_size: int = 84,
+) -> gym.Env:
+    """Build the wrapped env the agent trains and is evaluated on.
+
+    Args:
+        env_id: a registered id, e.g. ``dmcgb/WalkerWalk-train-v0``.
+        seed: seeds the action space; pass it to the first ``reset`` too.
+        frame_stack: frames per observation.
+        action_repeat: control steps per agent step.
+        image_size: height and width of the rendered frames.
+
+    Returns:
+        An env whose observations are uint8 (frame_stack, H, W, 3).
+
+    Raises:
+        ValueError: a non-positive frame_stack or action_repeat.
+        gymnasium.error.Error: the registry's error for an unknown id.
+    """
+    if frame_stack < 1:
+        raise ValueError(f"frame_stack must be >= 1, actual value: {frame_stack}")
+    if action_repeat < 1:
+        raise ValueError(f"action_repeat must be >= 1, actual value: {action_repeat}")
+    import dmcgb  # noqa: F401  (registers the dmcgb/... ids)
+    from dmcgb.wrappers import ActionRepeat
+
+    kwargs = {} if image_size == 84 else {"image_size": image_size}
+    env = gym.make(env_id, **kwargs)
+    shape = env.observation_space.shape
+    if shape is None or len(shape) != 3 or shape[-1] != 3:
+        env.close()
+        raise ValueError(
+            f"{env_id!r} must observe RGB frames of shape (H, W, 3), actual shape: {shape}"
+        )
+    if action_repeat > 1:
+        env = ActionRepeat(env, action_repeat)
+    env = gym.wrappers.FrameStackObservation(env, stack_size=frame_stack)
+    env.action_space.seed(seed)
+    return env
+
+
+def eval_env_id(train_id: str, mode: str) -> str:
+    """The id of ``train_id``'s task under test distribution ``mode``.
+
+    ``eval_env_id("dmcgb/WalkerWalk-train-v0", "videohard") == "dmcgb/WalkerWalk-videohard-v0"``.
+    Ids outside dmcgb are returned unchanged for mode ``train``.
+
+    Raises:
+        ValueError: ``mode`` is not ``train`` and ``train_id`` is not a dmcgb id.
+    """
+    if not train_id.startswith("dmcgb/"):
+        if mode == "train":
+            return train_id
+        raise ValueError(
+            f"only dmcgb/... envs have test distributions; {train_id!r} cannot be evaluated in "
+            f"mode {mode!r} (use --eval-modes train)"
+        )
+    from dmcgb.registration import env_id, parse_env_id
+
+    task, _ = parse_env_id(train_id)
+    return env_id(task, mode)
+
+
+def to_chw(obs: np.ndarray) -> np.ndarray:
+    """Frame stack (k, H, W, 3) -> (3k, H, W), channels of the oldest frame first.
+
+    A single frame (H, W, 3) becomes (3, H, W). The result is contiguous.
+    """
+    obs = np.asarray(obs)
+    if obs.ndim == 3:
+        obs = obs[None]
+    if obs.ndim != 4 or obs.shape[-1] != 3:
+        raise ValueError(f"expected frames of shape (k, H, W, 3), actual shape: {obs.shape}")
+    k, h, w, _ = obs.shape
+    return np.ascontiguousarray(obs.transpose(0, 3, 1, 2).reshape(3 * k, h, w))

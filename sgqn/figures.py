@@ -1,0 +1,120 @@
+"""Saliency figures: observation | guided-backprop attribution | binarized mask | predicted mask.
+
+One row per chosen frame (train frames first, then video_hard frames), one column per map, for
+the newest frame of each stacked observation. Rendering uses matplotlib's Agg backend, so it
+works headless.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["SaliencyRow", "saliency_rows", "save_saliency_figure", "COLUMNS"]
+
+COLUMNS = ("observation", "attribution M(Q,s,a)", "mask M_rho", "predicted M_theta")
+_FRAME = 3  # channels per stacked frame
+
+
+class SaliencyRow:
+    """The four maps of one observation's newest frame, as (H, W[, 3]) arrays in [0, 1]."""
+
+    def __init__(self, label: str, frame, attribution, mask, predicted) -> None:
+        self.label = label
+        self.frame = frame  # (H, W, 3) uint8
+        self.attribution = attribution  # (H, W) float, scaled to [0, 1]
+        self.mask = mask  # (H, W) {0, 1}
+        self.predicted = predicted  # (H, W) float in [0, 1], or None without a head
+
+
+def _newest(x: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) -> the newest frame's (3, H, W)."""
+    return x[-_FRAME:]
+
+
+@torch.no_grad()
+def _to_unit(attribution: torch.Tensor) -> np.ndarray:
+    """Max |attribution| over the frame's channels, scaled by its 99th percentile."""
+    magnitude = attribution.abs().amax(dim=0)
+    scale = torch.quantile(magnitude.flatten().float(), 0.99).clamp_min(1e-12)
+    return (magnitude / scale).clamp(0, 1).float().cpu().numpy()
+
+
+def saliency_rows(agent: Any, observations: dict[str, list[np.ndarray]]) -> list[SaliencyRow]:
+    """Compute the maps of chosen observations with the agent.
+
+    Args:
+        agent: an SGSAC agent (``act``, ``attribution_maps``, ``explain``).
+        observations: per mode, (3k, H, W) uint8 observations.
+
+    Returns:
+        One row per observation, in the order given.
+    """
+    rows = []
+    for mode, frames in observations.items():
+        if not frames:
+            continue
+        obs = np.stack(frames)  # (N, 3k, H, W) uint8
+        action = torch.as_tensor(agent.act(obs, sample=False))  # (N, A) policy means
+        maps = agent.attribution_maps(obs, action)
+        for i in range(len(frames)):
+            predicted = None
+            if maps.predicted is not None:  # per-frame probability, same on its 3 channels
+                predicted = _newest(maps.predicted[i]).float().mean(0).cpu().numpy()
+            rows.append(
+                SaliencyRow(
+                    label=f"{mode} #{i}",
+                    frame=obs[i, -_FRAME:].transpose(1, 2, 0),
+                    attribution=_to_unit(_newest(maps.attribution[i].detach())),
+                    mask=_newest(maps.mask[i])[0].float().cpu().numpy(),
+                    predicted=predicted,
+                )
+            )
+    return rows
+
+
+def save_saliency_figure(rows: list[SaliencyRow], path: str | Path, title: str = "") -> Path:
+    """Draw the rows as a PNG (written atomically) and return its path."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise ValueError("no observations to draw")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(
+        len(rows), len(COLUMNS), figsize=(2.2 * len(COLUMNS), 2.2 * len(rows)), squeeze=False
+    )
+    for r, row in enumerate(rows):
+        panels = (
+            (row.frame, {}),
+            (row.attribution, {"cmap": "inferno", "vmin": 0, "vmax": 1}),
+            (row.mask, {"cmap": "gray", "vmin": 0, "vmax": 1}),
+            (row.predicted, {"cmap": "viridis", "vmin": 0, "vmax": 1}),
+        )
+        for c, (image, style) in enumerate(panels):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if image is None:
+                ax.text(0.5, 0.5, "no head\n(algo without SSL)", ha="center", va="center")
+            else:
+                ax.imshow(image, interpolation="nearest", **style)
+            if r == 0:
+                ax.set_title(COLUMNS[c], fontsize=9)
+            if c == 0:
+                ax.set_ylabel(row.label, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
