@@ -32,6 +32,7 @@ __all__ = [
     "Critic",
     "Actor",
     "AttributionHead",
+    "conv3x3_on_upsampled",
 ]
 
 
@@ -68,10 +69,18 @@ class SharedEncoder(nn.Module):
         num_layers: conv layers (11 in the paper).
         num_filters: filters per layer (32).
 
+        channels_last: run the convolutions in NHWC memory layout (same values, faster).
+
     Input is uint8 or float in pixel units [0, 255]; output is (B, num_filters, 21, 21) for 84x84.
     """
 
-    def __init__(self, obs_shape: tuple[int, ...], num_layers: int = 11, num_filters: int = 32):
+    def __init__(
+        self,
+        obs_shape: tuple[int, ...],
+        num_layers: int = 11,
+        num_filters: int = 32,
+        channels_last: bool = True,
+    ):
         super().__init__()
         if len(obs_shape) != 3:
             raise ValueError(f"expected obs_shape (C, H, W), actual value: {obs_shape}")
@@ -89,10 +98,13 @@ class SharedEncoder(nn.Module):
         self.out_shape: tuple[int, int, int] = (num_filters, h, w)
         self.out_dim = num_filters * h * w
         self.apply(weight_init)
+        # NHWC convolutions are markedly faster with oneDNN on CPU and with cuDNN tensor cores.
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
 
     def forward(self, obs: Tensor) -> Tensor:
         x = (obs if obs.is_floating_point() else obs.float()) * (1.0 / 255.0)
-        return self.layers(x)
+        return self.layers(x.contiguous(memory_format=self.memory_format))
 
 
 class Projection(nn.Module):
@@ -231,13 +243,43 @@ class Actor(nn.Module):
         return torch.tanh(mu), pi, log_pi, log_std
 
 
+def _fold_taps(kernel: Tensor, dim: int) -> Tensor:
+    """Fold a 3-tap kernel axis onto the 4 taps of a stride-2 transposed conv.
+
+    Output row 2m reads input rows m - 1 (tap w0) and m (w1 + w2); row 2m + 1 reads m (w0 + w1)
+    and m + 1 (w2). In transposed-conv tap order that is [w2, w1 + w2, w0 + w1, w0].
+    """
+    w0, w1, w2 = kernel.unbind(dim)
+    return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
+
+
+def conv3x3_on_upsampled(x: Tensor, conv: nn.Conv2d) -> Tensor:
+    """conv(2x nearest-upsampled x) for a 3x3, padding-1 conv, computed at x's resolution.
+
+    Nearest upsampling followed by a convolution is a stride-2 transposed convolution with a
+    4x4 kernel whose taps are sums of the 3x3 taps: the same values for 16/36 of the
+    multiply-adds, and no upsampled copy of x in memory.
+
+    Args:
+        x: (B, I, h, w).
+        conv: a Conv2d with a 3x3 kernel, stride 1, padding 1.
+
+    Returns:
+        (B, O, 2h, 2w), equal to conv(F.interpolate(x, scale_factor=2)) up to float rounding.
+    """
+    assert conv.kernel_size == (3, 3) and conv.padding == (1, 1) and conv.stride == (1, 1)
+    weight = _fold_taps(_fold_taps(conv.weight, 2), 3).transpose(0, 1)  # (I, O, 4, 4)
+    return F.conv_transpose2d(x, weight, conv.bias, stride=2, padding=1)
+
+
 class AttributionHead(nn.Module):
     """M_theta: predicts the binarized saliency mask from the critic embedding and the action.
 
     linear (embed + |A| -> 32x21x21) -> ReLU -> [conv3x3(64, pad 1) -> ReLU -> 2x upsample] x 2
     -> conv3x3(out_channels, pad 1): logits of shape (9, 84, 84) for the paper's sizes
-    (21 -> 42 -> 84). The second upsampling goes to `out_shape`'s height and width, which is
-    exactly 2x for the paper's sizes and lets smaller test encoders still predict full-size masks.
+    (21 -> 42 -> 84). Each conv that follows an upsampling runs at the low resolution
+    (`conv3x3_on_upsampled`: same values, 16/36 of the work). When the sizes are not exactly
+    2x (smaller test encoders) the second upsampling goes to `out_shape`'s height and width.
 
     Args:
         embed_dim: critic embedding size (100).
@@ -265,13 +307,15 @@ class AttributionHead(nn.Module):
         self.conv2 = nn.Conv2d(hidden_channels, hidden_channels, 3, padding=1)
         self.conv_out = nn.Conv2d(hidden_channels, out_channels, 3, padding=1)
         self.apply(weight_init)
+        self.to(memory_format=torch.channels_last)  # see SharedEncoder
 
     def forward(self, embedding: Tensor, action: Tensor) -> Tensor:
         x = self.linear(torch.cat([embedding, action], dim=1)).view(-1, *self.feature_shape)
-        x = torch.relu(x)
-        # ReLU and nearest upsampling commute; ReLU first touches 4x fewer values.
-        x = F.interpolate(torch.relu(self.conv1(x)), scale_factor=2, mode="nearest")  # 21 -> 42
-        x = F.interpolate(
-            torch.relu(self.conv2(x)), size=self.out_shape[1:], mode="nearest"
-        )  # 42 -> 84
-        return self.conv_out(x)
+        x = torch.relu(x).contiguous(memory_format=torch.channels_last)
+        x = torch.relu(self.conv1(x))
+        # Upsample (21 -> 42) then conv2, computed at 21x21; ReLU commutes with the upsampling.
+        x = torch.relu(conv3x3_on_upsampled(x, self.conv2))
+        if (2 * x.shape[-2], 2 * x.shape[-1]) == tuple(self.out_shape[1:]):
+            return conv3x3_on_upsampled(x, self.conv_out)  # upsample 42 -> 84, then conv_out
+        # Sizes other than the paper's (small test encoders): upsample to the obs size.
+        return self.conv_out(F.interpolate(x, size=self.out_shape[1:], mode="nearest"))

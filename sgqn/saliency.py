@@ -154,10 +154,30 @@ def saliency_mask(attribution: Tensor, quantile: float) -> Tensor:
     b, c, h, w = attribution.shape
     frames = c // _CHANNELS_PER_FRAME
     per_frame = attribution.abs().reshape(b, frames, _CHANNELS_PER_FRAME, h * w).amax(dim=2)
-    threshold = torch.quantile(per_frame.float(), quantile, dim=2, keepdim=True)  # (B, F, 1)
+    threshold = _upper_quantile(per_frame, quantile)  # (B, F, 1)
     keep = per_frame >= threshold  # (B, F, H*W)
     mask = keep.unsqueeze(2).expand(b, frames, _CHANNELS_PER_FRAME, h * w)
     return mask.reshape(b, c, h, w).to(attribution.dtype)
+
+
+def _upper_quantile(values: Tensor, quantile: float) -> Tensor:
+    """torch.quantile(values, quantile, dim=-1, keepdim=True) (linear interpolation), faster.
+
+    A high quantile only needs the top of each row: topk of the n - floor(q (n - 1)) largest
+    values (no full sort) gives the two order statistics the interpolation needs.
+    """
+    n = values.shape[-1]
+    # The rank in the values' precision, exactly as torch.quantile computes it (host-side).
+    position = torch.tensor(quantile, dtype=values.dtype) * (n - 1)
+    below = min(int(position.floor()), n - 1)
+    weight = float(position - below)
+    if quantile < 0.5:  # the bottom of the row is then the smaller selection
+        return torch.quantile(values, quantile, dim=-1, keepdim=True)
+    top = torch.topk(values, n - below, dim=-1, sorted=False).values
+    if weight == 0.0 or n - below < 2:
+        return top.amin(dim=-1, keepdim=True)
+    low, high = torch.topk(top, 2, dim=-1, largest=False, sorted=True).values.split(1, dim=-1)
+    return torch.lerp(low, high, weight)
 
 
 def masked_observation(

@@ -6,9 +6,17 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from sgqn.networks import Actor, AttributionHead, Critic, Projection, SharedEncoder
+from sgqn.networks import (
+    Actor,
+    AttributionHead,
+    Critic,
+    Projection,
+    SharedEncoder,
+    conv3x3_on_upsampled,
+)
 from sgqn.saliency import GuidedReLU
 from tests.conftest import SEED
 
@@ -131,13 +139,33 @@ def test_attribution_head_shapes_and_layers():
     assert _linear_sizes(head) == [(106, 32 * 21 * 21)]
     logits = head(torch.randn(2, 100), torch.randn(2, ACTION_DIM))
     assert logits.shape == (2, 9, 84, 84)
-    # The spatial path is 21 -> 42 -> 84: conv1 runs at 21x21, conv2 at 42x42, conv_out at 84x84.
-    sizes = []
-    hooks = [c.register_forward_hook(lambda m, i, o: sizes.append(i[0].shape[-1])) for c in convs]
-    head(torch.randn(1, 100), torch.randn(1, ACTION_DIM))
-    for h in hooks:
-        h.remove()
-    assert sizes == [21, 42, 84]
+    # The spatial path is linear -> 32x21x21 -> conv1 at 21 -> 42 -> conv2 -> 84 -> conv_out.
+    emb, act = torch.randn(2, 100), torch.randn(2, ACTION_DIM)
+
+    def up(x):
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+    x = torch.relu(head.linear(torch.cat([emb, act], 1)).view(2, 32, 21, 21))
+    x = up(torch.relu(head.conv1(x)))
+    assert x.shape[-1] == 42
+    x = up(torch.relu(head.conv2(x)))
+    assert x.shape[-1] == 84
+    torch.testing.assert_close(head(emb, act), head.conv_out(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("size", [(21, 21), (5, 7)])
+def test_conv3x3_on_upsampled_equals_upsample_then_conv(size):
+    torch.manual_seed(SEED)
+    conv = nn.Conv2d(6, 5, 3, padding=1)
+    x = torch.randn(2, 6, *size, requires_grad=True)
+    reference = conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+    ours = conv3x3_on_upsampled(x, conv)
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
+    grad = torch.randn_like(reference)
+    expected = torch.autograd.grad(reference, [x, conv.weight, conv.bias], grad)
+    got = torch.autograd.grad(ours, [x, conv.weight, conv.bias], grad)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
 
 
 def test_weight_init_orthogonal_linear_and_delta_orthogonal_conv(encoder):
@@ -163,3 +191,10 @@ def test_encoder_rejects_bad_shapes():
         SharedEncoder((84, 84))
     with pytest.raises(ValueError, match="too small"):
         SharedEncoder((9, 30, 30), num_layers=11)
+
+
+def test_channels_last_layout_gives_the_same_values(encoder):
+    plain = SharedEncoder(OBS_SHAPE, 11, 32, channels_last=False)
+    plain.load_state_dict(encoder.state_dict())
+    obs = torch.randint(0, 256, (2, *OBS_SHAPE), dtype=torch.uint8)
+    torch.testing.assert_close(encoder(obs), plain(obs), rtol=1e-4, atol=1e-5)

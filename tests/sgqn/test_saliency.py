@@ -13,6 +13,7 @@ from torch import nn
 from sgqn.networks import Critic, SharedEncoder
 from sgqn.saliency import (
     GuidedReLU,
+    _upper_quantile,
     attribution,
     guided_backward,
     guided_gradient,
@@ -180,3 +181,13 @@ def test_masked_observation_fills_with_one_value_within_batch_range():
     assert not torch.equal(out, other)
     with pytest.raises(ValueError, match="same shape"):
         masked_observation(obs, mask[:, :3])
+
+
+@pytest.mark.parametrize("quantile", [0.95, 0.98, 0.975, 0.6, 0.3, 1.0, 0.0])
+@pytest.mark.parametrize("n", [7056, 100, 2])
+def test_upper_quantile_equals_torch_quantile(quantile, n):
+    g = torch.Generator().manual_seed(SEED)
+    values = torch.randn(5, 3, n, generator=g)
+    values[0, 0] = 1.0  # ties
+    expected = torch.quantile(values, quantile, dim=-1, keepdim=True)
+    torch.testing.assert_close(_upper_quantile(values, quantile), expected, rtol=0, atol=0)
