@@ -89,12 +89,14 @@ def eval_env_id(train_id: str, mode: str) -> str:
 def to_chw(obs: np.ndarray) -> np.ndarray:
     """Frame stack (k, H, W, 3) -> (3k, H, W), channels of the oldest frame first.
 
-    A single frame (H, W, 3) becomes (3, H, W). The result is contiguous.
+    A batch (N, k, H, W, 3) becomes (N, 3k, H, W); a single frame (H, W, 3) becomes (3, H, W).
+    The result is contiguous.
     """
     obs = np.asarray(obs)
     if obs.ndim == 3:
         obs = obs[None]
-    if obs.ndim != 4 or obs.shape[-1] != 3:
-        raise ValueError(f"expected frames of shape (k, H, W, 3), actual shape: {obs.shape}")
-    k, h, w, _ = obs.shape
-    return np.ascontiguousarray(obs.transpose(0, 3, 1, 2).reshape(3 * k, h, w))
+    if obs.ndim not in (4, 5) or obs.shape[-1] != 3:
+        raise ValueError(f"expected frames of shape ([N,] k, H, W, 3), actual shape: {obs.shape}")
+    *lead, k, h, w, _ = obs.shape
+    chw = np.moveaxis(obs, -1, -3)  # (..., k, 3, H, W)
+    return np.ascontiguousarray(chw.reshape(*lead, 3 * k, h, w))

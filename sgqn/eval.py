@@ -18,11 +18,11 @@ from typing import Any
 import torch
 
 from sgqn.checkpoint import CHECKPOINT_NAME, config_from_dict, load_checkpoint
-from sgqn.envs import eval_env_id, make_env
+from sgqn.envs import eval_env_id
+from sgqn.evaluation import EvalEnvs, default_workers, evaluate
 from sgqn.train import (
     ConfigError,
     _result_rows,
-    evaluate,
     results_table,
     write_results,
     write_saliency_figure,
@@ -51,6 +51,8 @@ class EvalArgs:
     """torch device; default CUDA when present, else CPU."""
     seed: int | None = None
     """Seed of the evaluation episodes; default the run's seed."""
+    workers: int | None = None
+    """Worker processes per mode; default the spare cores (1: evaluate in this process)."""
 
 
 def load_agent(run: str | Path, device: torch.device | str | None = None) -> tuple[Any, Any, int]:
@@ -91,6 +93,7 @@ def main(
     save_video: bool = False,
     device: str | None = None,
     seed: int | None = None,
+    workers: int | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate a run's checkpoint; print and write the results table.
 
@@ -111,19 +114,19 @@ def main(
         raise ConfigError(f"--modes must name at least one mode, e.g. {ALL_MODES}")
     if episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, actual value: {episodes}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be >= 1, actual value: {workers}")
     run = Path(run)
     agent, cfg, step = load_agent(run, device)
     seed = cfg.seed if seed is None else seed
-    envs = {
-        mode: make_env(
-            eval_env_id(cfg.env, mode),
-            seed + 1 + i,
-            cfg.frame_stack,
-            cfg.action_repeat,
-            cfg.image_size,
-        )
-        for i, mode in enumerate(mode_list)
-    }
+    envs = EvalEnvs(
+        {mode: eval_env_id(cfg.env, mode) for mode in mode_list},
+        seed,
+        cfg.frame_stack,
+        cfg.action_repeat,
+        cfg.image_size,
+        workers=min(workers or default_workers(len(mode_list)), episodes),
+    )
     try:
         video_dir = run / "videos" if save_video else None
         returns = evaluate(agent, envs, episodes, seed, video_dir, f"eval_step{step:08d}_")
@@ -139,8 +142,7 @@ def main(
             )
             print(f"saliency figure: {path}")
     finally:
-        for env in envs.values():
-            env.close()
+        envs.close()
     return rows
 
 

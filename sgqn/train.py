@@ -24,7 +24,6 @@ import random
 import subprocess
 import sys
 import time
-import zlib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from sgqn.checkpoint import (
 )
 from sgqn.config import ALGOS, Config, apply_preset
 from sgqn.envs import eval_env_id, make_env, to_chw
+from sgqn.evaluation import FIGURE, TRAIN, EvalEnvs, default_workers, episode_seed, evaluate
 
 __all__ = [
     "main",
@@ -49,12 +49,10 @@ __all__ = [
     "ConfigError",
     "seed_everything",
     "resolve_config",
-    "evaluate",
     "results_table",
 ]
 
 _REPO = Path(__file__).resolve().parents[1]
-_VIDEO_SCALE = 4  # 84 px frames -> 336 px videos (a multiple of 16, as codecs want)
 _SALIENCY_STEPS = (10, 60)  # agent steps into an episode at which figure frames are taken
 _SALIENCY_MODES = ("train", "videohard")
 
@@ -71,11 +69,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _episode_seed(seed: int, *keys: int) -> int:
-    """A reset seed that depends only on the run seed and the keys (stable across resumes)."""
-    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
 
 
 def _default_device() -> torch.device:
@@ -227,50 +220,6 @@ def _prepare_run(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any
 # --- evaluation --------------------------------------------------------------------------
 
 
-def evaluate(
-    agent: Any,
-    envs: dict[str, Any],
-    episodes: int,
-    seed: int,
-    video_dir: Path | None = None,
-    video_name: str = "",
-) -> dict[str, list[float]]:
-    """Returns of ``episodes`` deterministic episodes (policy mean) per mode.
-
-    Episode ``i`` of a mode always starts from the same seed, so evaluations at different
-    steps (and of different runs with the same seed) see the same initial states.
-    """
-    returns: dict[str, list[float]] = {}
-    for mode, env in envs.items():
-        returns[mode] = []
-        for i in range(episodes):
-            obs, _ = env.reset(seed=_episode_seed(seed, 1, zlib.crc32(mode.encode()), i))
-            frames = [obs[-1]] if video_dir is not None and i == 0 else None
-            total, done = 0.0, False
-            while not done:
-                obs, reward, terminated, truncated, _ = env.step(
-                    agent.act(to_chw(obs), sample=False)
-                )
-                total += float(reward)
-                done = terminated or truncated
-                if frames is not None:
-                    frames.append(obs[-1])
-            returns[mode].append(total)
-            if frames is not None:
-                _write_video(video_dir / f"{video_name}{mode}.mp4", frames)
-    return returns
-
-
-def _write_video(path: Path, frames: list[np.ndarray]) -> None:
-    import imageio.v2 as imageio
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scaled = [f.repeat(_VIDEO_SCALE, 0).repeat(_VIDEO_SCALE, 1) for f in frames]
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    imageio.mimsave(tmp, scaled, fps=15, macro_block_size=1)
-    os.replace(tmp, path)
-
-
 def results_table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table of per-mode return mean and std."""
     lines = [f"{'mode':<12} {'return mean':>12} {'std':>9} {'episodes':>9}"]
@@ -319,7 +268,7 @@ def collect_saliency_observations(
     """Observations taken ``at`` these agent steps of one deterministic episode per mode."""
     observations: dict[str, list[np.ndarray]] = {}
     for mode, env in envs.items():
-        obs, _ = env.reset(seed=_episode_seed(seed, 2, zlib.crc32(mode.encode())))
+        obs, _ = env.reset(seed=episode_seed(seed, FIGURE, mode))
         chosen = []
         for t in range(max(at) + 1):
             chw = to_chw(obs)
@@ -332,11 +281,12 @@ def collect_saliency_observations(
     return observations
 
 
-def write_saliency_figure(agent: Any, envs: dict[str, Any], seed: int, path: Path) -> Path:
+def write_saliency_figure(agent: Any, envs: EvalEnvs, seed: int, path: Path) -> Path:
     """Saliency figure of train and video_hard frames (the modes among ``envs``)."""
     from sgqn.figures import saliency_rows, save_saliency_figure
 
-    chosen = {m: envs[m] for m in _SALIENCY_MODES if m in envs} or dict(list(envs.items())[:1])
+    modes = [m for m in _SALIENCY_MODES if m in envs.env_ids] or list(envs.env_ids)[:1]
+    chosen = {m: envs.single(m) for m in modes}
     rows = saliency_rows(agent, collect_saliency_observations(agent, chosen, seed))
     return save_saliency_figure(rows, path, title=path.stem)
 
@@ -351,27 +301,28 @@ def _build_overlay(cfg: Config, device: torch.device):
     return OverlayPool(source, cfg.overlay_pool_size, cfg.image_size, device, seed=cfg.seed)
 
 
-def _make_envs(cfg: Config) -> tuple[Any, dict[str, Any]]:
+def _make_envs(cfg: Config, eval_workers: int | None) -> tuple[Any, EvalEnvs]:
     env = make_env(cfg.env, cfg.seed, cfg.frame_stack, cfg.action_repeat, cfg.image_size)
-    eval_envs = {
-        mode: make_env(
-            eval_env_id(cfg.env, mode),
-            cfg.seed + 1 + i,
-            cfg.frame_stack,
-            cfg.action_repeat,
-            cfg.image_size,
-        )
-        for i, mode in enumerate(cfg.eval_modes)
-    }
+    workers = eval_workers or default_workers(len(cfg.eval_modes))
+    eval_envs = EvalEnvs(
+        {mode: eval_env_id(cfg.env, mode) for mode in cfg.eval_modes},
+        cfg.seed,
+        cfg.frame_stack,
+        cfg.action_repeat,
+        cfg.image_size,
+        workers=min(workers, cfg.eval_episodes),
+    )
     return env, eval_envs
 
 
-def main(cfg: Config, progress: bool = True) -> Path:
+def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) -> Path:
     """Train (or, with ``cfg.resume``, continue) a run; return its run directory.
 
     Args:
         cfg: the run's configuration (see :class:`sgqn.config.Config`).
         progress: show the tqdm progress bar.
+        eval_workers: evaluation processes per mode; default the spare cores (1 on a
+            2-core machine: evaluation in this process).
 
     Raises:
         ConfigError: bad flag values.
@@ -389,7 +340,7 @@ def main(cfg: Config, progress: bool = True) -> Path:
     cfg, device, run_dir, checkpoint = _prepare_run(cfg)
     total = cfg.total_steps()
     seed_everything(cfg.seed)
-    env, eval_envs = _make_envs(cfg)  # fails early on missing video data
+    env, eval_envs = _make_envs(cfg, eval_workers)  # fails early on missing video data
     overlay = _build_overlay(cfg, device) if cfg.use_ssl else None
     if overlay is not None:
         cfg = dataclasses.replace(cfg, extra={**cfg.extra, "overlay": overlay.description})
@@ -452,7 +403,7 @@ def main(cfg: Config, progress: bool = True) -> Path:
     try:
         while step < total:
             if obs_chw is None:  # a new episode
-                obs, _ = env.reset(seed=_episode_seed(cfg.seed, 0, episode))
+                obs, _ = env.reset(seed=episode_seed(cfg.seed, TRAIN, episode))
                 obs_chw = to_chw(obs)
                 episode_return, episode_steps, episode_start = 0.0, 0, time.perf_counter()
 
@@ -520,10 +471,9 @@ def main(cfg: Config, progress: bool = True) -> Path:
         logger.close()
         if overlay is not None:
             overlay.close()
+        env.close()
+        eval_envs.close()
     save()
-    env.close()
-    for e in eval_envs.values():
-        e.close()
     if last_results:
         write_results(run_dir, last_results)
         print(f"\nresults at step {step} ({step * cfg.action_repeat} frames), {run_dir}:")

@@ -1,0 +1,162 @@
+"""Agent steps per second of the training loop: env step + replay add + sample + update.
+
+    python bench/sgqn_train_loop.py                          # paper sizes, sac and sgqn
+    python bench/sgqn_train_loop.py --tiny --steps 5 --warmup 2   # quick check that it runs
+
+Each algo runs the loop of ``sgqn.train`` after its seed phase (one policy sample, one update,
+one env step and one replay add per agent step) on a dmcgb env, and reports:
+"steps/s" over the whole loop without any host synchronisation added, then a second pass
+with a synchronisation after each phase that splits an agent step into act, sample, update,
+env and add (milliseconds, medians). Prints the conditions first: device, torch, threads,
+sizes, env.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from dmcgb.rendering import ensure_gl_backend
+from sgqn.config import ALGOS, Config
+from sgqn.envs import make_env, to_chw
+from sgqn.overlay import EmbeddedSource, OverlayPool
+from sgqn.replay import ReplayBuffer
+
+_TINY = {"num_conv_layers": 3, "num_filters": 16, "hidden_dim": 64}
+_PHASES = ("act", "sample", "update", "env", "add")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class _Loop:
+    """The training loop of one algo, after the seed phase, on one env."""
+
+    def __init__(self, args: argparse.Namespace, algo: str, device: torch.device) -> None:
+        from sgqn.agent import SGSAC
+
+        sizes = _TINY if args.tiny else {}
+        self.cfg = Config(
+            env=args.env,
+            algo=algo,
+            batch_size=args.batch,
+            action_repeat=args.action_repeat,
+            **sizes,
+        )
+        self.device = device
+        self.env = make_env(args.env, 0, self.cfg.frame_stack, self.cfg.action_repeat)
+        obs_shape = (3 * self.cfg.frame_stack, 84, 84)
+        self.overlay = None
+        if self.cfg.use_ssl:
+            self.overlay = OverlayPool(EmbeddedSource(), args.pool, 84, device, seed=0)
+        action_shape = self.env.action_space.shape
+        self.agent = SGSAC(obs_shape, action_shape, self.cfg, device, overlay=self.overlay)
+        capacity = args.fill + 2 * (args.warmup + args.steps) + 10
+        self.replay = ReplayBuffer(capacity, (3, 84, 84), action_shape[0], 3, device)
+        self.obs = to_chw(self.env.reset(seed=0)[0])
+        self.step_count = 0
+        for _ in range(args.fill):  # seed phase: random actions
+            self._env_step(self.env.action_space.sample())
+
+    def _env_step(self, action: np.ndarray) -> None:
+        obs, reward, terminated, truncated, _ = self.env.step(action)
+        next_obs = to_chw(obs)
+        self.replay.add(self.obs, action, float(reward), next_obs, terminated, truncated)
+        self.obs = to_chw(self.env.reset()[0]) if terminated or truncated else next_obs
+
+    def step(self) -> None:
+        action = self.agent.act(self.obs, sample=True)
+        self.agent.update(self.replay.sample(self.cfg.batch_size), self.step_count)
+        self._env_step(action)
+        self.step_count += 1
+
+    def timed_step(self) -> dict[str, float]:
+        """One agent step with a synchronisation after each phase; seconds per phase."""
+        times = {}
+        t = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal t
+            _sync(self.device)
+            now = time.perf_counter()
+            times[name] = now - t
+            t = now
+
+        action = self.agent.act(self.obs, sample=True)
+        lap("act")
+        batch = self.replay.sample(self.cfg.batch_size)
+        lap("sample")
+        self.agent.update(batch, self.step_count)
+        lap("update")
+        obs, reward, terminated, truncated, _ = self.env.step(action)
+        next_obs = to_chw(obs)
+        lap("env")
+        self.replay.add(self.obs, action, float(reward), next_obs, terminated, truncated)
+        lap("add")
+        self.obs = to_chw(self.env.reset()[0]) if terminated or truncated else next_obs
+        self.step_count += 1
+        return times
+
+    def close(self) -> None:
+        if self.overlay is not None:
+            self.overlay.close()
+        self.env.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default="dmcgb/WalkerWalk-train-v0")
+    parser.add_argument("--algos", default="sac,sgqn", help=f"comma-separated, from {ALGOS}")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--action-repeat", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=50, help="timed agent steps per pass")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed agent steps first")
+    parser.add_argument("--fill", type=int, default=256, help="random steps in the buffer first")
+    parser.add_argument("--pool", type=int, default=256, help="overlay pool size")
+    parser.add_argument("--tiny", action="store_true", help="small networks (a quick check)")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args()
+    algos = [a for a in args.algos.split(",") if a]
+    for algo in algos:
+        if algo not in ALGOS:
+            parser.error(f"--algos: {algo!r} is not one of {ALGOS}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ensure_gl_backend()
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    print(
+        f"device {device} ({name or platform.machine()}), torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}, env {args.env}, action repeat {args.action_repeat}, "
+        f"batch {args.batch}, obs 9x84x84, networks {'tiny ' + str(_TINY) if args.tiny else 'paper'}, "
+        f"{args.steps} timed steps after {args.warmup} warm-up"
+    )
+    header = f"{'algo':<16} {'steps/s':>8} " + " ".join(f"{p + ' ms':>10}" for p in _PHASES)
+    print(header)
+    print("-" * len(header))
+    for algo in algos:
+        loop = _Loop(args, algo, device)
+        for _ in range(args.warmup):
+            loop.step()
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            loop.step()
+        _sync(device)
+        steps_per_s = args.steps / (time.perf_counter() - start)
+        phases = [loop.timed_step() for _ in range(args.steps)]
+        medians = [1e3 * statistics.median(p[name] for p in phases) for name in _PHASES]
+        loop.close()
+        print(f"{algo:<16} {steps_per_s:>8.2f} " + " ".join(f"{m:>10.2f}" for m in medians))
+
+
+if __name__ == "__main__":
+    main()
