@@ -74,7 +74,6 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
 
         ensure_gl_backend()
         from dm_control import suite
-        from dm_control.mujoco import Camera
 
         from dmcgb.scene import SceneColors
 
@@ -88,12 +87,8 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         domain, task_name = TASKS[task]
         self._dm_env = suite.load(domain, task_name, task_kwargs={"random": None})
         physics = self._dm_env.physics
-        self._cameras = {
-            image_size: Camera(physics, image_size, image_size, camera_id(domain)),
-        }
-        if render_mode == "rgb_array":
-            self._cameras[render_size] = Camera(physics, render_size, render_size, camera_id(domain))
-
+        self._camera_id = camera_id(domain)
+        self._cameras: dict[int, Any] = {}  # size -> dm_control Camera, made at first render
         self._scene = SceneColors(physics)
         if self.mode.keyed_textures:
             textures: dict[str, dict[str, tuple[float, ...]]] = {}
@@ -200,8 +195,17 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         path = data.ensure(data.video_asset(self.mode.benchmark_name, index))
         return VIDEO_CACHE.get(path, size, size)
 
+    def _camera(self, size: int):
+        # Created lazily: no GL context exists until the env renders (see SceneColors.upload).
+        if size not in self._cameras:
+            from dm_control.mujoco import Camera
+
+            self._cameras[size] = Camera(self.physics, size, size, self._camera_id)
+        return self._cameras[size]
+
     def _render(self, size: int) -> np.ndarray:
-        frame = self._cameras[size].render()  # a view of the camera's buffer
+        self._scene.upload()
+        frame = self._camera(size).render()  # a view of the camera's buffer
         if self.mode.videos:
             video = self._videos[size]
             return chroma_key(frame, video[self._background_frame % len(video)])

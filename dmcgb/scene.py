@@ -64,6 +64,7 @@ class SceneColors:
             name: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_TEXTURE, name) for name in self._base
         }
         self._default_tex_data = model.tex_data.copy()
+        self._needs_upload = False
 
     def apply(
         self,
@@ -84,7 +85,7 @@ class SceneColors:
         if self_rgb is not None:
             rgba[:3] = np.asarray(self_rgb, dtype=np.float32)[:3]
         model.mat_rgba[self._self_material] = rgba
-        self._upload(model)
+        self._needs_upload = True
 
     def apply_setting(self, setting: Mapping[str, Sequence[float]]) -> None:
         """Apply one DMControl-GB colour setting (keys in ``COLOR_KEYS``)."""
@@ -116,11 +117,20 @@ class SceneColors:
             src, dst = generated.tex_adr[i], model.tex_adr[target]
             model.tex_data[dst : dst + size] = generated.tex_data[src : src + size]
 
-    def _upload(self, model) -> None:
+    def upload(self) -> None:
+        """Send changed textures to the OpenGL context; call before rendering.
+
+        Kept apart from ``apply`` so that an env creates no GL context until it renders: a
+        process holding one cannot safely fork (async vector envs fork workers).
+        """
+        if not self._needs_upload:
+            return
+        model = self._physics.model.ptr
         contexts = self._physics.contexts
         with contexts.gl.make_current() as ctx:
             for texture_id in self._texture_ids.values():
                 ctx.call(mujoco.mjr_uploadTexture, model, contexts.mujoco.ptr, texture_id)
+        self._needs_upload = False
 
 
 def _texture_bytes(model, texture_id: int) -> int:

@@ -1,0 +1,98 @@
+"""The vectorized chroma key against the benchmark's per-pixel float64 arithmetic."""
+
+from __future__ import annotations
+
+import colorsys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from dmcgb import chroma_key, modes
+from dmcgb.video import load_video, resize_frames
+
+
+def benchmark_is_key(r: int, g: int, b: int) -> bool:
+    """The benchmark's decision for one pixel: colorsys HSV, scaled, inclusive window."""
+    h, s, v = colorsys.rgb_to_hsv(r / 255.0, g / 255.0, b / 255.0)
+    h, s, v = h * 360, s * 255, v * 255
+    return 100 <= h <= 185 and 80 <= s <= 255 and 70 <= v <= 255
+
+
+def benchmark_resize(frame: np.ndarray, size: int) -> np.ndarray:
+    """The benchmark's background resize: torch bilinear, half-pixel centres, truncated."""
+    torch = pytest.importorskip("torch")
+    x = torch.from_numpy(np.moveaxis(frame, -1, 0).copy()).float().unsqueeze(0) / 255.0
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return np.moveaxis((x * 255.0).byte().squeeze(0).numpy(), 0, -1)
+
+
+def benchmark_composite(frame: np.ndarray, background: np.ndarray) -> np.ndarray:
+    out = frame.copy()
+    height, width = frame.shape[:2]
+    for y in range(height):
+        for x in range(width):
+            if benchmark_is_key(*(int(c) for c in frame[y, x])):
+                out[y, x] = background[y, x]
+    return out
+
+
+def test_pinned_numbers():
+    assert modes.KEY_RGB == (0.2, 0.8, 0.2)
+    assert modes.HSV_LOW == (100, 80, 70)
+    assert modes.HSV_HIGH == (185, 255, 255)
+
+
+def test_key_table_matches_colorsys_for_every_rgb_value():
+    table = chroma_key.key_table().reshape(256, 256, 256)
+    mismatches = []
+    for r in range(256):
+        row = table[r]
+        for g in range(256):
+            expected = [benchmark_is_key(r, g, b) for b in range(256)]
+            if not np.array_equal(row[g], expected):
+                mismatches.append((r, g))
+    assert mismatches == []
+
+
+def test_key_table_is_neither_empty_nor_full():
+    table = chroma_key.key_table()
+    assert table.shape == (2**24,)
+    assert 0 < table.sum() < 2**24
+    key = tuple(int(round(c * 255)) for c in modes.KEY_RGB)
+    assert table[(key[0] << 16) | (key[1] << 8) | key[2]]
+
+
+def test_composite_keeps_dtype_shape_and_unkeyed_pixels():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (84, 84, 3), dtype=np.uint8)
+    frame[10:30, 5:60] = (51, 204, 51)  # the key green as rendered without lighting
+    background = rng.integers(0, 256, (84, 84, 3), dtype=np.uint8)
+    out = chroma_key.chroma_key(frame, background)
+    assert out.dtype == np.uint8 and out.shape == frame.shape
+    mask = chroma_key.key_mask(frame)
+    assert mask[10:30, 5:60].all()
+    np.testing.assert_array_equal(out[mask], background[mask])
+    np.testing.assert_array_equal(out[~mask], frame[~mask])
+    assert out is not frame
+
+
+@pytest.mark.parametrize("mode", ["videoeasy", "videohard"])
+def test_env_composite_matches_the_benchmark(mode: str, dmcgb_data):
+    """Render a green-screen frame, key it both ways over the same video frame, compare."""
+    import dmcgb  # noqa: F401  (registers the ids)
+
+    env = gym.make(f"dmcgb/WalkerWalk-{mode}-v0").unwrapped
+    env.reset(seed=3)
+    green = env._camera(84).render().copy()
+    video_path = dmcgb_data / f"video_{mode[5:]}" / f"video{env._video_index}.mp4"
+    raw = load_video(video_path)[0]
+    ours = chroma_key.chroma_key(green, resize_frames(raw[None], 84, 84)[0])
+    theirs = benchmark_composite(green, benchmark_resize(raw, 84))
+    keyed = np.array([[benchmark_is_key(*map(int, p)) for p in row] for row in green])
+    assert 0.05 < keyed.mean() < 0.98, "the scene should show both robot and green screen"
+    np.testing.assert_array_equal(chroma_key.key_mask(green), keyed)
+    np.testing.assert_array_equal(ours[~keyed], theirs[~keyed])
+    difference = np.abs(ours.astype(int) - theirs.astype(int))
+    assert difference.max() <= 1
+    env.close()
