@@ -23,6 +23,16 @@ from sgqn.saliency import (
 from tests.conftest import SEED
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a busy machine an OpenMP team waiting for a descheduled thread
+    makes every small op take a time slice (see test_agent.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _random_critic(obs_shape, num_layers, action_dim=3, hidden=32, seed=SEED) -> Critic:
     """A critic with dense random weights (the delta-orthogonal init makes gradients sparse)."""
     torch.manual_seed(seed)
@@ -66,7 +76,9 @@ def test_attribution_matches_captum_guided_backprop(obs_shape, num_layers, seed)
     action = torch.rand(batch, 3, generator=g, dtype=torch.float64) * 2 - 1
 
     ours = attribution(critic, obs, action)
-    oracle = GuidedBackprop(_Q1(_with_plain_relus(critic), action)).attribute(obs.clone())
+    oracle = GuidedBackprop(_Q1(_with_plain_relus(critic), action)).attribute(
+        obs.clone().requires_grad_(True)
+    )
 
     assert ours.shape == obs.shape
     assert (oracle != 0).float().mean() > 0.05, "degenerate test: almost no gradient"
