@@ -17,7 +17,7 @@ from gymnasium import spaces
 from dmcgb import data
 from dmcgb.chroma_key import chroma_key
 from dmcgb.errors import UnknownTask
-from dmcgb.modes import EPISODE_LENGTH, IMAGE_SIZE, KEY_RGB, MODES, Mode
+from dmcgb.modes import IMAGE_SIZE, KEY_RGB, MODES, Mode
 from dmcgb.rendering import ensure_gl_backend
 from dmcgb.tasks import TASKS, camera_id
 from dmcgb.video import VIDEO_CACHE

@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import colorsys
-
 import gymnasium as gym
 import numpy as np
 import pytest
 
 from dmcgb import chroma_key, modes
+from dmcgb.reference import composite as benchmark_composite
+from dmcgb.reference import is_key as benchmark_is_key
+from dmcgb.reference import resize_background as benchmark_resize
 from dmcgb.video import load_video, resize_frames
-
-
-def benchmark_is_key(r: int, g: int, b: int) -> bool:
-    """The benchmark's decision for one pixel: colorsys HSV, scaled, inclusive window."""
-    h, s, v = colorsys.rgb_to_hsv(r / 255.0, g / 255.0, b / 255.0)
-    h, s, v = h * 360, s * 255, v * 255
-    return 100 <= h <= 185 and 80 <= s <= 255 and 70 <= v <= 255
-
-
-def benchmark_resize(frame: np.ndarray, size: int) -> np.ndarray:
-    """The benchmark's background resize: torch bilinear, half-pixel centres, truncated."""
-    torch = pytest.importorskip("torch")
-    x = torch.from_numpy(np.moveaxis(frame, -1, 0).copy()).float().unsqueeze(0) / 255.0
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return np.moveaxis((x * 255.0).byte().squeeze(0).numpy(), 0, -1)
-
-
-def benchmark_composite(frame: np.ndarray, background: np.ndarray) -> np.ndarray:
-    out = frame.copy()
-    height, width = frame.shape[:2]
-    for y in range(height):
-        for x in range(width):
-            if benchmark_is_key(*(int(c) for c in frame[y, x])):
-                out[y, x] = background[y, x]
-    return out
 
 
 def test_pinned_numbers():
