@@ -3,6 +3,8 @@
     python bench/sgqn_update.py                       # batch 128, 84x84x9, |A| = 6, all algos
     python bench/sgqn_update.py --batch 8 --repeats 1 # quick check that it runs
 
+(From a checkout without `pip install -e .`, prefix PYTHONPATH=.)
+
 Prints the conditions (device, torch, threads, sizes) and a table of median seconds:
 "full" is an update at an even step (every phase runs), "critic-only" one at an odd step;
 the phase columns time the agent's methods one by one on the same batch:
@@ -118,7 +120,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
+        name = f"{torch.cuda.get_device_name(device)} (cudnn.benchmark)"
     else:
         name = f"CPU ({platform.processor() or platform.machine()})"
 

@@ -8,6 +8,7 @@ Contents:
     Critic           shared encoder + own projection + two Q heads.
     Actor            own projection on DETACHED conv features + tanh-squashed Gaussian policy.
     AttributionHead  M_theta: critic embedding + action -> 9 x 84 x 84 saliency logits.
+    conv3x3_on_upsampled  conv(nearest 2x upsample(x)) as one stride-2 transposed conv.
 
 The critic's ReLUs (encoder and Q heads) are `GuidedReLU`s so that guided backprop needs no hooks.
 Architecture facts follow the DMControl-GB SAC code the authors built on: ReLU between the convs

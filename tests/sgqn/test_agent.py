@@ -30,13 +30,17 @@ ACTION_DIM = 4
 class GeneratedOverlay:
     """A tiny pool of smooth random colour fields standing in for natural images."""
 
-    def __init__(self, size: int, n: int = 16, seed: int = SEED):
-        self.generator = torch.Generator().manual_seed(seed)
-        low = torch.rand(n, 3, 4, 4, generator=self.generator)
-        self.pool = (F.interpolate(low, size=size, mode="bilinear") * 255).to(torch.uint8)
+    def __init__(self, size: int, n: int = 16, seed: int = SEED, device: str = "cpu"):
+        self.generator = torch.Generator(device).manual_seed(seed)
+        low = torch.rand(n, 3, 4, 4, generator=torch.Generator().manual_seed(seed))
+        pool = (F.interpolate(low, size=size, mode="bilinear") * 255).to(torch.uint8)
+        self.pool = pool.to(device)
 
     def sample(self, n: int) -> torch.Tensor:
-        return self.pool[torch.randint(0, len(self.pool), (n,), generator=self.generator)]
+        index = torch.randint(
+            0, len(self.pool), (n,), generator=self.generator, device=self.pool.device
+        )
+        return self.pool[index]
 
 
 @pytest.fixture(autouse=True)
@@ -362,3 +366,23 @@ def test_sgqn_learns_a_pixel_bandit():
         agent.update(Batch(obs[idx], action[idx], reward[idx, None], obs[idx], terminal), step)
     after = score()
     assert after > 0.8 and after > before + 0.2, (before, after)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("amp", [False, True])
+def test_cuda_update_never_waits_for_the_host(amp):
+    device = torch.device("cuda")
+    torch.manual_seed(SEED)
+    cfg = _small_cfg("sgqn", amp=amp)
+    agent = SGSAC(SMALL_OBS, (ACTION_DIM,), cfg, device, GeneratedOverlay(32, device="cuda"))
+    batch = Batch(*(t.to(device) for t in _batch()))
+    agent.update(batch, 2)  # first calls may initialise lazily
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for step in (1, 2):
+            metrics = agent.update(batch, step)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert {"consistency_loss", "aux_loss"} <= set(metrics)
+    assert all(v.device.type == "cuda" and torch.isfinite(v) for v in metrics.values())
