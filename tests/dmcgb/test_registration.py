@@ -10,6 +10,8 @@ import pytest
 
 import dmcgb
 from dmcgb.errors import UnknownTask
+from dmcgb.modes import EPISODE_LENGTH, IMAGE_SIZE
+from dmcgb.scene import COLOR_KEYS
 from dmcgb.tasks import camera_id, task_name
 
 
@@ -40,6 +42,11 @@ def test_modes_and_cameras():
     assert dmcgb.MODES["videoeasy"].videos == 10
     assert dmcgb.MODES["videohard"].videos == 100
     assert camera_id("walker") == 0 and camera_id("quadruped") == 2
+    assert IMAGE_SIZE == 84 and EPISODE_LENGTH == 1000
+    assert COLOR_KEYS == ("grid_rgb1", "grid_rgb2", "self_rgb", "skybox_rgb")
+    assert [m.benchmark_name for m in dmcgb.MODES.values()] == [
+        "train", "color_easy", "color_hard", "video_easy", "video_hard"
+    ]
 
 
 def test_every_id_is_registered():
