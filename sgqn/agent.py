@@ -261,7 +261,16 @@ class SGSAC:
         return contextlib.nullcontext()
 
     def update(self, batch: Batch, step: int) -> dict[str, Tensor]:
-        """One SG-SAC update on a minibatch; returns detached scalar metrics (no host sync)."""
+        """One SG-SAC update on a minibatch (the phases of the module docstring).
+
+        Args:
+            batch: transitions on any device (uint8 pixels, not yet augmented).
+            step: the agent step, which decides the actor / target / attribution-head phases.
+
+        Returns:
+            Detached 0-d tensors on the device (no host sync): critic_loss, q1, and when their
+            phase ran consistency_loss, actor_loss, alpha_loss, alpha, entropy, aux_loss.
+        """
         cfg = self.cfg
         dev = self.device
         obs = random_shift(batch.obs.to(dev, non_blocking=True), cfg.shift_pad).float()
