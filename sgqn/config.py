@@ -83,9 +83,9 @@ class Config:
     actor_update_freq: int = 2
     critic_target_update_freq: int = 2
     critic_tau: float = 0.01
-    """Target momentum of the Q heads (and their projection)."""
+    """Target momentum of the two Q heads."""
     encoder_tau: float = 0.05
-    """Target momentum of the shared convolutional encoder."""
+    """Target momentum of the shared convolutional encoder and the critic's projection (which the authors' code counts as part of the encoder)."""
     actor_log_std_min: float = -10.0
     actor_log_std_max: float = 2.0
 

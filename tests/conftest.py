@@ -60,6 +60,21 @@ def dmcgb_data(env_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return env_data_dir
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One intra-op thread: on a shared 2-core machine, 2-thread OpenMP stalls whenever the
+    other core is busy, which made CPU tests 20x slower; one thread is steady."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     try:
         import torch
