@@ -315,6 +315,55 @@ def _make_envs(cfg: Config, eval_workers: int | None) -> tuple[Any, EvalEnvs]:
     return env, eval_envs
 
 
+class _MetricMeans:
+    """Running sums of the update metrics (device tensors: no host sync until :meth:`pop`)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, metrics: dict[str, torch.Tensor]) -> None:
+        for key, value in metrics.items():
+            value = value.detach()
+            self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def pop(self) -> dict[str, float]:
+        """Means since the last pop, as floats (one host sync)."""
+        if not self.sums:
+            return {}
+        keys = list(self.sums)
+        means = torch.stack([self.sums[k].float() / self.counts[k] for k in keys]).tolist()
+        self.sums.clear()
+        self.counts.clear()
+        return dict(zip(keys, means, strict=True))
+
+
+def _record_resume(record_path: Path, cfg: Config, step: int) -> dict[str, Any]:
+    """config.json of a resumed run: the original record, the new length, when it resumed."""
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    record.setdefault("resumed", []).append({"at_step": step, "time": now})
+    total = cfg.total_steps()
+    record.update(
+        config=config_to_dict(cfg), total_steps=total, total_frames=total * cfg.action_repeat
+    )
+    return record
+
+
+def _evaluate_and_log(
+    agent: Any, eval_envs: EvalEnvs, cfg: Config, step: int, run_dir: Path, logger: Any
+) -> list[dict[str, Any]]:
+    """Evaluate every mode, log the rows and write results_latest.{csv,json}."""
+    video_dir = run_dir / "videos" if cfg.save_video else None
+    returns = evaluate(agent, eval_envs, cfg.eval_episodes, cfg.seed, video_dir, f"step{step:08d}_")
+    rows = _result_rows(cfg, step, returns)
+    for row in rows:
+        logger.log_eval(row)
+    write_results(run_dir, rows, name="results_latest")
+    return rows
+
+
 def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) -> Path:
     """Train (or, with ``cfg.resume``, continue) a run; return its run directory.
 
@@ -362,16 +411,7 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
         set_rng_state(checkpoint["rng"])
         explore_rng.bit_generator.state = checkpoint["explore_rng"]
         step, episode = int(checkpoint["step"]), int(checkpoint["episode"])
-        record = json.loads(record_path.read_text()) if record_path.exists() else {}
-        record.setdefault("resumed", []).append(
-            {
-                "at_step": step,
-                "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            }
-        )
-        record.update(
-            config=config_to_dict(cfg), total_steps=total, total_frames=total * cfg.action_repeat
-        )
+        record = _record_resume(record_path, cfg, step)
     _write_json(record_path, record)
     print(f"sgqn.train: run dir {run_dir} | device {device} | preset {cfg.preset}", flush=True)
     print(json.dumps(config_to_dict(cfg), indent=None), flush=True)
@@ -397,8 +437,7 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
 
     last_results: list[dict[str, Any]] = []
     next_save = (step // cfg.save_freq + 1) * cfg.save_freq
-    sums: dict[str, torch.Tensor] = {}
-    counts: dict[str, int] = {}
+    metric_means = _MetricMeans()
     obs_chw, episode_return, episode_steps, episode_start = None, 0.0, 0, time.perf_counter()
     try:
         while step < total:
@@ -414,10 +453,7 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
             if step >= cfg.init_steps and len(replay) > 0:
                 num_updates = cfg.init_steps if step == cfg.init_steps and step > 0 else 1
                 for _ in range(num_updates):
-                    metrics = agent.update(replay.sample(cfg.batch_size), step)
-                    for key, value in metrics.items():
-                        sums[key] = sums[key] + value if key in sums else value.detach().clone()
-                        counts[key] = counts.get(key, 0) + 1
+                    metric_means.add(agent.update(replay.sample(cfg.batch_size), step))
 
             obs, reward, terminated, truncated, _ = env.step(action)
             next_chw = to_chw(obs)
@@ -437,13 +473,8 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
                     "episode_return": episode_return,
                     "episode_steps": episode_steps,
                     "steps_per_s": episode_steps / max(elapsed, 1e-9),
+                    **metric_means.pop(),
                 }
-                if sums:
-                    keys = list(sums)
-                    means = torch.stack([sums[k].float() / counts[k] for k in keys]).tolist()
-                    row.update(zip(keys, means, strict=True))
-                    sums.clear()
-                    counts.clear()
                 logger.log_train(row)
                 episode += 1
                 obs_chw = None
@@ -452,14 +483,7 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
                     next_save = (step // cfg.save_freq + 1) * cfg.save_freq
 
             if step % cfg.eval_freq == 0 or step == total:
-                video_dir = run_dir / "videos" if cfg.save_video else None
-                returns = evaluate(
-                    agent, eval_envs, cfg.eval_episodes, cfg.seed, video_dir, f"step{step:08d}_"
-                )
-                last_results = _result_rows(cfg, step, returns)
-                for r in last_results:
-                    logger.log_eval(r)
-                write_results(run_dir, last_results, name="results_latest")
+                last_results = _evaluate_and_log(agent, eval_envs, cfg, step, run_dir, logger)
             if cfg.saliency_freq and (step % cfg.saliency_freq == 0 or step == total):
                 path = run_dir / "saliency" / f"step{step:08d}.png"
                 write_saliency_figure(agent, eval_envs, cfg.seed, path)
