@@ -15,7 +15,6 @@ indexes the pool.
 
 from __future__ import annotations
 
-import os
 import queue
 import sys
 import threading
@@ -144,17 +143,7 @@ def _places365_folder(allow_fetch: bool) -> Path:
     """The Places365 validation folder from the data layer; fetching only if allowed."""
     from dmcgb import data
 
-    if allow_fetch:
-        return Path(data.places365_dir("val"))
-    previous = os.environ.get("DMCGB_OFFLINE")
-    os.environ["DMCGB_OFFLINE"] = "1"  # the data layer raises MissingData instead of fetching
-    try:
-        return Path(data.places365_dir("val"))
-    finally:
-        if previous is None:
-            del os.environ["DMCGB_OFFLINE"]
-        else:
-            os.environ["DMCGB_OFFLINE"] = previous
+    return Path(data.places365_dir("val", download=allow_fetch))
 
 
 def _warn_loudly(message: str) -> None:
@@ -188,7 +177,7 @@ def resolve_source(spec: str) -> ImageSource:
             _warn_loudly(
                 "Places365 is not cached, so the overlay uses EMBEDDED PROCEDURAL TEXTURES, "
                 "not the paper's Places365 images; results may differ from the paper. Fetch it "
-                "with `python -m dmcgb.data fetch places365` (or pass --overlay-source with a "
+                "with `python -m dmcgb.data fetch places365-val` (or pass --overlay-source with a "
                 f"folder of images). Reason: {error}"
             )
             return EmbeddedSource()
