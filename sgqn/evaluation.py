@@ -54,6 +54,10 @@ class EvalEnvs:
         seed: base seed of the envs' action spaces.
         frame_stack, action_repeat, image_size: as for :func:`sgqn.envs.make_env`.
         workers: processes per mode; 1 keeps the env in this process.
+
+    Raises:
+        dmcgb.errors.MissingData: a mode's data (videos, colours) is not available; each env
+            is reset once at construction so that this happens before training starts.
     """
 
     env_ids: dict[str, str]
@@ -65,23 +69,26 @@ class EvalEnvs:
     envs: dict[str, Any] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
-        for i, (mode, env_id) in enumerate(self.env_ids.items()):
-            make = functools.partial(
-                make_env,
-                env_id,
-                self.seed + 1 + i,
-                self.frame_stack,
-                self.action_repeat,
-                self.image_size,
-            )
-            if self.workers == 1:
-                self.envs[mode] = make()
-            else:
-                self.envs[mode] = gym.vector.AsyncVectorEnv(
-                    [make] * self.workers,
-                    context="spawn",  # no fork of a process holding CUDA or GL state
-                    autoreset_mode=gym.vector.AutoresetMode.DISABLED,
-                )
+        try:
+            for i, (mode, env_id) in enumerate(self.env_ids.items()):
+                self.envs[mode] = self._make(env_id, self.seed + 1 + i)
+                # Some modes load their data (videos) on reset: fail now, not hours later.
+                self.envs[mode].reset(seed=self.seed)
+        except BaseException:
+            self.close()
+            raise
+
+    def _make(self, env_id: str, seed: int) -> Any:
+        make = functools.partial(
+            make_env, env_id, seed, self.frame_stack, self.action_repeat, self.image_size
+        )
+        if self.workers == 1:
+            return make()
+        return gym.vector.AsyncVectorEnv(
+            [make] * self.workers,
+            context="spawn",  # no fork of a process holding CUDA or GL state
+            autoreset_mode=gym.vector.AutoresetMode.DISABLED,
+        )
 
     def single(self, mode: str) -> gym.Env:
         """An in-process env of ``mode`` (figures need one); made on first use if vectorised."""

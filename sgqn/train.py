@@ -304,14 +304,18 @@ def _build_overlay(cfg: Config, device: torch.device):
 def _make_envs(cfg: Config, eval_workers: int | None) -> tuple[Any, EvalEnvs]:
     env = make_env(cfg.env, cfg.seed, cfg.frame_stack, cfg.action_repeat, cfg.image_size)
     workers = eval_workers or default_workers(len(cfg.eval_modes))
-    eval_envs = EvalEnvs(
-        {mode: eval_env_id(cfg.env, mode) for mode in cfg.eval_modes},
-        cfg.seed,
-        cfg.frame_stack,
-        cfg.action_repeat,
-        cfg.image_size,
-        workers=min(workers, cfg.eval_episodes),
-    )
+    try:
+        eval_envs = EvalEnvs(
+            {mode: eval_env_id(cfg.env, mode) for mode in cfg.eval_modes},
+            cfg.seed,
+            cfg.frame_stack,
+            cfg.action_repeat,
+            cfg.image_size,
+            workers=min(workers, cfg.eval_episodes),
+        )
+    except BaseException:
+        env.close()
+        raise
     return env, eval_envs
 
 

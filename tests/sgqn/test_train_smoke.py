@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from dmcgb.errors import UnknownTask
+from dmcgb.errors import MissingData, UnknownTask
 from sgqn import eval as sgqn_eval
 from sgqn import train
 from sgqn.checkpoint import load_checkpoint
@@ -116,6 +116,15 @@ def test_bad_flags_fail_before_any_work(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train.main(Config(resume=True, run_dir=str(tmp_path)))
     assert not any(tmp_path.iterdir())
+
+
+def test_missing_video_data_fails_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("DMCGB_DATA_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("DMCGB_OFFLINE", "1")
+    run_dir = tmp_path / "run"
+    with pytest.raises(MissingData, match="video_hard.*python -m dmcgb.data fetch video_hard"):
+        train.main(Config(**_TINY, steps=200, run_dir=str(run_dir)), progress=False)
+    assert not run_dir.exists()
 
 
 def test_cli_reports_bad_flags_without_a_traceback(capsys):
