@@ -3,7 +3,7 @@
 The task is RobotReach (move the gripper over the red disc; dense reward -3 d per step, +1 on
 the disc; 50-step episodes): a uniform random policy scores about -60. For speed on a CPU this
 test alone uses a smaller encoder (6 conv layers of 16 filters), 64x64 images, hidden size 256
-and batch 32; everything else is the paper's SG-SAC (all losses and update frequencies).
+and batch 64; everything else is the paper's SG-SAC (all losses and update frequencies).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_sgqn_beats_random_on_robot_reach(tmp_path, one_thread):
         num_conv_layers=6,
         num_filters=16,
         hidden_dim=256,
-        batch_size=32,
+        batch_size=64,
         eval_freq=1000,
         eval_episodes=_EPISODES,
         eval_modes=("train",),
@@ -81,4 +81,4 @@ def test_sgqn_beats_random_on_robot_reach(tmp_path, one_thread):
         f"+- {np.std(random_returns):.1f}"
     )
     assert random_mean < -40  # the baseline is what the task says it is
-    assert learned["return_mean"] > random_mean + 10
+    assert learned["return_mean"] > random_mean + 15
