@@ -18,7 +18,8 @@ import numpy as np
 
 
 def _conditions() -> str:
-    import dm_control
+    from importlib.metadata import version
+
     import gymnasium
     import mujoco
 
@@ -30,7 +31,7 @@ def _conditions() -> str:
         pass
     return (
         f"CPU: {cpu}, {os.cpu_count()} cores visible; MUJOCO_GL={os.environ.get('MUJOCO_GL')}; "
-        f"mujoco {mujoco.__version__}, dm_control {dm_control.__version__}, "
+        f"mujoco {mujoco.__version__}, dm_control {version('dm_control')}, "
         f"gymnasium {gymnasium.__version__}, numpy {np.__version__}"
     )
 
