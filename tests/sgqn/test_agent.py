@@ -43,16 +43,6 @@ class GeneratedOverlay:
         return self.pool[index]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: these small tensors gain nothing from two, and on a busy machine an
-    OpenMP team waiting for a descheduled thread makes every op take a time slice."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _small_cfg(algo: str = "sgqn", **kw) -> Config:
     small = {"num_conv_layers": 4, "num_filters": 8, "projection_dim": 16, "hidden_dim": 64}
     return Config(algo=algo, **{**small, **kw})

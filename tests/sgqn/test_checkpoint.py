@@ -24,15 +24,6 @@ from tests.conftest import SEED
 _TINY = {"num_conv_layers": 2, "num_filters": 8, "hidden_dim": 32, "batch_size": 4}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Shared CPUs: one torch thread is several times faster than two under load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _agent(cfg: Config) -> SGSAC:
     pool = OverlayPool(EmbeddedSource(), 4, 84, "cpu", seed=SEED, background=False)
     return SGSAC((9, 84, 84), (2,), cfg, "cpu", overlay=pool)

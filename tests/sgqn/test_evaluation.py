@@ -18,16 +18,7 @@ _IDS = {
 
 
 @pytest.fixture
-def one_thread():
-    """Shared CPUs: one torch thread is several times faster than two under load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def agent(one_thread):
+def agent():
     torch.manual_seed(SEED)
     cfg = Config(algo="sac", num_conv_layers=2, num_filters=8, hidden_dim=32)
     return SGSAC((9, 84, 84), (1,), cfg, "cpu")

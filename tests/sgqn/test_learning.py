@@ -12,7 +12,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from sgqn import train
 from sgqn.config import Config
@@ -35,16 +34,8 @@ class _UniformPolicy:
         return self.rng.uniform(-1.0, 1.0, shape).astype(np.float32)
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
-def test_sgqn_beats_random_on_robot_reach(tmp_path, one_thread):
+def test_sgqn_beats_random_on_robot_reach(tmp_path):
     cfg = Config(
         env=_ENV,
         algo="sgqn",

@@ -24,16 +24,6 @@ OBS_SHAPE = (9, 84, 84)
 ACTION_DIM = 6
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a busy machine an OpenMP team waiting for a descheduled thread
-    makes every small op take a time slice (see test_agent.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def encoder() -> SharedEncoder:
     torch.manual_seed(SEED)

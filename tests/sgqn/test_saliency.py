@@ -23,16 +23,6 @@ from sgqn.saliency import (
 from tests.conftest import SEED
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a busy machine an OpenMP team waiting for a descheduled thread
-    makes every small op take a time slice (see test_agent.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _random_critic(obs_shape, num_layers, action_dim=3, hidden=32, seed=SEED) -> Critic:
     """A critic with dense random weights (the delta-orthogonal init makes gradients sparse)."""
     torch.manual_seed(seed)

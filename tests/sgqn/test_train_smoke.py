@@ -37,15 +37,6 @@ _TINY = dict(
 )
 
 
-@pytest.fixture
-def one_thread():
-    """Shared CPUs: one torch thread is several times faster than two under load."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _rows(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -56,7 +47,7 @@ def _critic_updates(run_dir) -> int:
     return int(state[0]["step"])
 
 
-def test_train_resume_and_evaluate(tmp_path, dmcgb_data, one_thread):
+def test_train_resume_and_evaluate(tmp_path, dmcgb_data):
     run_dir = tmp_path / "run"
     cfg = Config(**_TINY, steps=200, run_dir=str(run_dir))
     assert train.main(cfg, progress=False) == run_dir
@@ -137,7 +128,7 @@ def test_cli_reports_bad_flags_without_a_traceback(capsys):
 
 
 @pytest.mark.slow
-def test_resumed_run_matches_the_uninterrupted_run(tmp_path, dmcgb_data, one_thread):
+def test_resumed_run_matches_the_uninterrupted_run(tmp_path, dmcgb_data):
     """Interrupted at an episode boundary and resumed, a run ends with the same weights.
 
     (``sac_consistency``: the overlay pool of the SSL algos refreshes from a background
