@@ -43,19 +43,10 @@ from sgqn.losses import (
     soft_td_target,
 )
 from sgqn.networks import Actor, AttributionHead, Critic, SharedEncoder
+from sgqn.replay import Batch  # the agent consumes the replay buffer's minibatches
 from sgqn.saliency import attribution, guided_gradient, masked_observation, saliency_mask
 
 __all__ = ["Batch", "OverlaySource", "SaliencyMaps", "SGSAC"]
-
-
-class Batch(NamedTuple):
-    """A minibatch of transitions, on any device (moved to the agent's)."""
-
-    obs: Tensor  # (B, C, H, W) uint8
-    action: Tensor  # (B, A) float
-    reward: Tensor  # (B, 1) float
-    next_obs: Tensor  # (B, C, H, W) uint8
-    not_done: Tensor  # (B, 1) float, 1 - terminated (a time-limit truncation is not terminal)
 
 
 @runtime_checkable
