@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from sgqn.config import Config
+from sgqn.files import atomic_path
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -94,12 +95,10 @@ def save_checkpoint(path: str | Path, *, agent: Any, cfg: Config, **state: Any) 
         "rng": rng_state(),
         **state,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(payload, f)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
     return path
 
 

@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from sgqn.envs import make_env, to_chw
+from sgqn.files import atomic_path
 
 __all__ = ["EvalEnvs", "evaluate", "episode_seed", "default_workers", "TRAIN", "EVAL", "FIGURE"]
 
@@ -230,6 +231,5 @@ def _write_video(path: Path, frames: list[np.ndarray]) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     scaled = [f.repeat(_VIDEO_SCALE, 0).repeat(_VIDEO_SCALE, 1) for f in frames]
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    imageio.mimsave(tmp, scaled, fps=15, macro_block_size=1)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        imageio.mimsave(tmp, scaled, fps=15, macro_block_size=1)

@@ -7,12 +7,13 @@ works headless.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from sgqn.files import atomic_path
 
 __all__ = ["SaliencyRow", "saliency_rows", "save_saliency_figure", "COLUMNS"]
 
@@ -113,8 +114,7 @@ def save_saliency_figure(rows: list[SaliencyRow], path: str | Path, title: str =
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path

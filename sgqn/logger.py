@@ -9,12 +9,12 @@ with the wider header, so a resumed or growing run never has misaligned rows.
 from __future__ import annotations
 
 import csv
-import io
-import os
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
+
+from sgqn.files import write_csv
 
 __all__ = ["CsvLog", "Logger"]
 
@@ -57,13 +57,7 @@ class CsvLog:
             self._rewrite(kept, self.fields)
 
     def _rewrite(self, rows: list[dict[str, Any]], fields: list[str]) -> None:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fields)
-        writer.writeheader()
-        writer.writerows(rows)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(buffer.getvalue())
-        os.replace(tmp, self.path)
+        write_csv(self.path, rows, fields)
         self.fields = fields
 
 

@@ -27,6 +27,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from sgqn.files import atomic_path
+
 __all__ = ["Batch", "ReplayBuffer", "InsufficientMemory", "available_memory"]
 
 # chunk_<first transition>_<end transition>_<end frame>.npz
@@ -360,9 +362,7 @@ def _cut_chunk(a: dict[str, np.ndarray], num_added: int, num_frames: int) -> dic
 
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)

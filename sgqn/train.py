@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import platform
 import random
 import subprocess
@@ -42,6 +41,7 @@ from sgqn.checkpoint import (
 from sgqn.config import ALGOS, Config, apply_preset
 from sgqn.envs import eval_env_id, make_env, to_chw
 from sgqn.evaluation import FIGURE, TRAIN, EvalEnvs, default_workers, episode_seed, evaluate
+from sgqn.files import atomic_path, write_csv
 
 __all__ = [
     "main",
@@ -173,9 +173,8 @@ def _versions() -> dict[str, str]:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _run_record(cfg: Config, device: torch.device) -> dict[str, Any]:
@@ -249,16 +248,7 @@ def _result_rows(cfg: Config, step: int, returns: dict[str, list[float]]) -> lis
 
 def write_results(run_dir: Path, rows: list[dict[str, Any]], name: str = "results") -> None:
     """results.csv and results.json (atomic), one row per mode."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    tmp = run_dir / f"{name}.csv.tmp"
-    tmp.write_text(buffer.getvalue())
-    os.replace(tmp, run_dir / f"{name}.csv")
+    write_csv(run_dir / f"{name}.csv", rows, list(rows[0]))
     _write_json(run_dir / f"{name}.json", {"results": rows})
 
 
