@@ -4,10 +4,19 @@ MuJoCo (and dm_control) read ``MUJOCO_GL`` once, when they are first imported, a
 cannot switch platform afterwards. So the choice is made here, by probing each candidate in a
 short-lived subprocess, and written to ``os.environ`` so that child processes (async vector
 envs) inherit it without probing again.
+
+Mesa's software renderer (llvmpipe, behind EGL and OSMesa on machines without a GPU driver)
+loads its own ``libLLVM``. The CUDA builds of torch bring ``triton``, which carries another
+LLVM; whichever of the two is loaded second crashes the process (a segmentation fault when
+torch first imports ``torch._dynamo``, e.g. on creating an optimiser). Loaded first, triton's
+copy coexists with Mesa's, so :func:`ensure_gl_backend` imports ``triton`` (when installed)
+before any GL context exists. ``import triton`` does not import torch.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -35,6 +44,16 @@ _FIX = (
 )
 
 _chosen: str | None = None
+
+
+def _load_triton_before_gl() -> None:
+    """Import triton, if installed, so its LLVM is loaded before Mesa's (see module docs)."""
+    if "triton" in sys.modules or importlib.util.find_spec("triton") is None:
+        return
+    try:
+        importlib.import_module("triton")
+    except Exception:  # a broken triton install: torch will report it itself, if it needs it
+        pass
 
 
 def _platform_env(backend: str) -> dict[str, str]:
@@ -77,6 +96,7 @@ def ensure_gl_backend() -> str:
     global _chosen
     if _chosen is not None:
         return _chosen
+    _load_triton_before_gl()
     user_choice = os.environ.get("MUJOCO_GL")
     if user_choice:
         if user_choice in ("egl", "osmesa"):
