@@ -1,4 +1,4 @@
-"""The data layer: the benchmark's videos and colours, and Places365, fetched and cached.
+"""The data layer: the benchmark's videos and colours, Places365 and DAVIS, fetched and cached.
 
 Every asset is described once in ``ASSETS`` (name, upstream URL pinned to a commit or a
 versioned path, size, hash). ``ensure(name)`` returns the cached file, fetching it first if
@@ -7,18 +7,20 @@ it is missing; nothing is written when it is already there.
 Cache: ``<data_dir()>/<asset path>``; ``data_dir()`` is ``$DMCGB_DATA_DIR``, else the user
 cache dir (``~/.cache/dmcgb`` on Linux). For the DMControl-GB files the asset path is their
 path under the benchmark's ``src/env/data/`` (``video_hard/video0.mp4``, ``color_easy.pt``);
-Places365 archives go to ``places365/<file>.tar`` and are extracted to ``places365/<split>/``.
+Places365 archives go to ``places365/<file>.tar`` and are extracted to ``places365/<split>/``;
+the DAVIS 2017 archive goes to ``davis/DAVIS-2017-trainval-480p.zip`` and is extracted to
+``davis/trainval-480p/DAVIS/``.
 
 Environment: ``DMCGB_MIRROR`` (a base URL serving ``<mirror>/<asset path>``, replacing every
 upstream host), ``DMCGB_OFFLINE=1`` (never download; a missing file raises OfflineError).
 
 Command line: ``python -m dmcgb.data fetch all|video_easy|video_hard|color_easy|color_hard|
-places365-val|places365-train|<asset>...``, ``list``, ``verify``; options ``--mirror URL``,
+places365-val|places365-train|davis|<asset>...``, ``list``, ``verify``; options ``--mirror URL``,
 ``--data-dir DIR``. Also installed as ``dmcgb-data``.
 
 Contents:
     data_dir, ASSETS, GROUPS, Asset, VIDEO_COUNTS, video_asset, ensure, fetch, load_colors,
-    places365_dir, status, verify, main.
+    places365_dir, davis_dir, status, verify, main.
 """
 
 from __future__ import annotations
@@ -26,7 +28,15 @@ from __future__ import annotations
 from dmcgb.data.cache import data_dir
 from dmcgb.data.cli import main
 from dmcgb.data.manifest import ASSETS, GROUPS, VIDEO_COUNTS, Asset, video_asset
-from dmcgb.data.store import ensure, fetch, load_colors, places365_dir, status, verify
+from dmcgb.data.store import (
+    davis_dir,
+    ensure,
+    fetch,
+    load_colors,
+    places365_dir,
+    status,
+    verify,
+)
 
 __all__ = [
     "data_dir",
@@ -39,6 +49,7 @@ __all__ = [
     "fetch",
     "load_colors",
     "places365_dir",
+    "davis_dir",
     "status",
     "verify",
     "main",

@@ -1,11 +1,13 @@
-"""Safe, atomic tar extraction.
+"""Safe, atomic extraction of tar and zip archives.
 
 Every member is checked before anything is written: a member whose path is absolute or
 climbs out with ``..``, a link that points outside the destination, or a device file makes
-the whole archive refused with UnsafeArchive. Python's ``data`` extraction filter runs as a
-second guard (it also catches tricks through links extracted earlier). The archive is
-extracted into a temporary folder beside the destination, a marker file is written last,
-and the folder is renamed into place: a destination folder with its marker is complete.
+the whole archive refused with UnsafeArchive. For tar files, Python's ``data`` extraction
+filter runs as a second guard (it also catches tricks through links extracted earlier); zip
+members that are symbolic links are refused outright (``zipfile`` would write them as plain
+files, which is not what the archive meant). The archive is extracted into a temporary
+folder beside the destination, a marker file is written last, and the folder is renamed
+into place: a destination folder with its marker is complete.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import json
 import os
 import posixpath
 import shutil
+import stat
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 from dmcgb.errors import DownloadError, UnsafeArchive
 
-__all__ = ["MARKER", "is_extracted", "read_marker", "check_member", "extract"]
+__all__ = ["MARKER", "is_extracted", "read_marker", "check_member", "check_zip_member", "extract"]
 
 MARKER = ".dmcgb-extracted"
 
@@ -75,13 +79,37 @@ def check_member(member: tarfile.TarInfo, archive: Path | str) -> None:
         )
 
 
+def check_zip_member(member: zipfile.ZipInfo, archive: Path | str) -> None:
+    """Refuse a zip member that would be written outside the destination, or is a link.
+
+    Raises:
+        UnsafeArchive: naming the archive, the member and why it is refused.
+    """
+    name = member.filename
+    kind = stat.S_IFMT(member.external_attr >> 16)  # Unix file type; 0 if none was recorded
+    reason = None
+    if _is_absolute(name):
+        reason = "has an absolute path"
+    elif _escapes(name.replace("\\", "/")):
+        reason = "climbs out of the destination with '..'"
+    elif kind == stat.S_IFLNK:
+        reason = "is a symbolic link"
+    elif kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        reason = "is a device, fifo or socket"
+    if reason:
+        raise UnsafeArchive(
+            f"{archive}: member {name!r} {reason}; refusing to extract this archive. "
+            "Delete it and fetch it again from a trusted source"
+        )
+
+
 def extract(
     archive: Path, dest: Path, *, record: dict | None = None, require: str | None = None
 ) -> Path:
-    """Extract a tar archive into ``dest`` safely and atomically.
+    """Extract a tar or zip archive into ``dest`` safely and atomically.
 
     Args:
-        archive: the tar file (compressed or not).
+        archive: the tar file (compressed or not) or zip file.
         dest: the folder to create; it must not exist unless it holds a completed extraction.
         record: extra facts (e.g. the archive's digest) to store in the completion marker.
         require: a folder the archive must create (its expected top-level folder).
@@ -91,7 +119,7 @@ def extract(
 
     Raises:
         UnsafeArchive: a member escapes ``dest``; nothing is left behind.
-        DownloadError: the archive is not a readable tar file, lacks the ``require`` folder,
+        DownloadError: the archive is not a readable tar or zip file, lacks the ``require`` folder,
             or ``dest`` exists and is not a completed extraction.
     """
     if is_extracted(dest):
@@ -123,6 +151,8 @@ def extract(
 
 
 def _extract_checked(archive: Path, staging: Path) -> int:
+    if zipfile.is_zipfile(archive):
+        return _extract_zip_checked(archive, staging)
     try:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
@@ -138,5 +168,20 @@ def _extract_checked(archive: Path, staging: Path) -> int:
     except tarfile.ReadError as exc:
         raise DownloadError(
             f"{archive}: not a readable tar archive ({exc}); delete it and fetch again"
+        ) from exc
+    return len(members)
+
+
+def _extract_zip_checked(archive: Path, staging: Path) -> int:
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            members = zipped.infolist()
+            for member in members:
+                check_zip_member(member, archive)
+            for member in members:
+                zipped.extract(member, staging)
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise DownloadError(
+            f"{archive}: not a readable zip archive ({exc}); delete it and fetch again"
         ) from exc
     return len(members)

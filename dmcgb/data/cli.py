@@ -4,6 +4,7 @@ Examples:
     python -m dmcgb.data fetch all                 # every DMControl-GB file (videos, colours)
     python -m dmcgb.data fetch video_hard --mirror http://mirror.example/dmcgb
     python -m dmcgb.data fetch places365-val       # Places365 val_256, downloaded and extracted
+    python -m dmcgb.data fetch davis               # DAVIS 2017 (distracting_cs backgrounds)
     python -m dmcgb.data list
     python -m dmcgb.data verify                    # exit status 1 if a cached file is bad
 """
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser; common options are accepted before or after the command."""
     parser = argparse.ArgumentParser(
         prog="python -m dmcgb.data",
-        description="Fetch, list and verify the DMControl-GB and Places365 data.",
+        description="Fetch, list and verify the DMControl-GB, Places365 and DAVIS data.",
     )
     _add_common_options(parser, None)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="download assets into the cache",
         description=f"Groups: {', '.join(GROUPS)}; or any asset name from `list`. "
-        "'all' is every DMControl-GB file (videos and colours), not Places365.",
+        "'all' is every DMControl-GB file (videos and colours), not Places365 or DAVIS.",
     )
     fetch.add_argument("names", nargs="+", metavar="NAME", help="groups or asset names")
     fetch.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -5,6 +5,7 @@ Contents:
     ASSETS: every asset by name.
     GROUPS: names the CLI accepts for several assets at once (``video_hard``, ``all``, ...).
     VIDEO_COUNTS, video_asset: the benchmark's background videos.
+    DAVIS_URL, DAVIS_SHA256_SOURCE: where the DAVIS 2017 archive and its checksum come from.
     resolve: group or asset names -> asset names.
 """
 
@@ -22,6 +23,8 @@ __all__ = [
     "GROUPS",
     "VIDEO_COUNTS",
     "DMCGB_COMMIT",
+    "DAVIS_URL",
+    "DAVIS_SHA256_SOURCE",
     "video_asset",
     "resolve",
 ]
@@ -34,6 +37,15 @@ _DMCGB_BASE_URL = (
 _PLACES365_BASE_URL = "http://data.csail.mit.edu/places/places365"
 
 VIDEO_COUNTS = {"video_easy": 10, "video_hard": 100}
+
+DAVIS_URL = "https://data.vision.ee.ethz.ch/csergi/share/davis/DAVIS-2017-trainval-480p.zip"
+"""The DAVIS 2017 train+val 480p archive, the address DMControl-GB's README gives."""
+DAVIS_SHA256_SOURCE = (
+    "https://github.com/tensorflow/datasets/blob/90b66237ad09c9e5b9b1bc61b646db7b1fb0713c/"
+    "tensorflow_datasets/video/davis/checksums.tsv"
+)
+"""The DAVIS authors publish no checksum; TensorFlow Datasets records the size and sha256 of
+the file at DAVIS_URL here and checks them on every download."""
 
 
 @dataclass(frozen=True)
@@ -48,8 +60,8 @@ class Asset:
         digest: hex digest of the file, or None where no published hash exists.
         algorithm: hash algorithm of ``digest`` (``"sha256"``, or ``"md5"`` where only md5 is
             published).
-        extract_dir: for a tar archive, the folder under the data dir it extracts into; None
-            for a plain file.
+        extract_dir: for an archive (tar or zip), the folder under the data dir it extracts
+            into; None for a plain file.
         content_dir: for an archive, the folder inside ``extract_dir`` that holds its content
             (the archive's top-level folder).
     """
@@ -65,7 +77,7 @@ class Asset:
 
     @property
     def is_archive(self) -> bool:
-        """Whether the asset is a tar archive that is extracted after download."""
+        """Whether the asset is an archive (tar or zip) that is extracted after download."""
         return self.extract_dir is not None
 
 
@@ -87,10 +99,22 @@ def _places365_asset(split: str, filename: str, md5: str, content_dir: str) -> A
     )
 
 
+DAVIS = Asset(
+    name="davis",
+    path="davis/DAVIS-2017-trainval-480p.zip",
+    url=DAVIS_URL,
+    size=832_766_765,  # bytes, from DAVIS_SHA256_SOURCE
+    digest="e3d0b5b77c3d031b000a19e0e25e3e2cac65d183755601bc2cf066df1a2aa492",
+    extract_dir="davis/trainval-480p",
+    content_dir="DAVIS",
+)
+"""DAVIS 2017 trainval 480p: the distracting_cs backgrounds (``DAVIS/JPEGImages/480p/<video>``)."""
+
 ASSETS: dict[str, Asset] = {path: _dmcgb_asset(path, size, sha) for path, size, sha in DMCGB_FILES}
 ASSETS.update(
     (asset.name, asset)
     for asset in (
+        DAVIS,
         _places365_asset("val", "val_256.tar", "e27b17d8d44f4af9a78502beb927f808", "val_256"),
         _places365_asset(
             "train",
@@ -136,8 +160,10 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "color_hard": ("color_hard.pt",),
     "places365-val": ("places365-val",),
     "places365-train": ("places365-train",),
+    "davis": ("davis",),
 }
-# ``all`` is the benchmark's own files; Places365 (tens of GB for train) is fetched on purpose.
+# ``all`` is the benchmark's own files; Places365 (tens of GB for train) and DAVIS (794 MiB,
+# with its own terms) are fetched on purpose.
 GROUPS["all"] = tuple(
     name
     for group in ("color_easy", "color_hard", "video_easy", "video_hard")

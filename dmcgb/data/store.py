@@ -40,6 +40,7 @@ __all__ = [
     "fetch",
     "load_colors",
     "places365_dir",
+    "davis_dir",
     "Status",
     "status",
     "verify",
@@ -302,6 +303,22 @@ def places365_dir(split: str = "val", *, root: Path | None = None, download: boo
             f"expected a Places365 split in {list(PLACES365_SPLITS)}, actual value: {split!r}"
         )
     return ensure(f"places365-{split}", root=root, download=download)
+
+
+def davis_dir(*, root: Path | None = None, download: bool = True) -> Path:
+    """The extracted DAVIS 2017 trainval 480p folder, fetched and extracted on first use.
+
+    The archive (about 794 MiB) is checked against its sha256 before it is extracted; see
+    ``datasets/davis.md`` for the source of that hash and the dataset's terms.
+
+    Args:
+        root: the data dir; default ``data_dir()``.
+        download: False to only use what is cached (OfflineError if it is not).
+
+    Returns:
+        ``<data_dir>/davis/trainval-480p/DAVIS``, which holds ``JPEGImages/480p/<video>/00000.jpg ...``.
+    """
+    return ensure("davis", root=root, download=download)
 
 
 @dataclass(frozen=True)

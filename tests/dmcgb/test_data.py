@@ -502,7 +502,7 @@ def test_cli_fetch_list_verify(cache, server, shared_data, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert any(line.split()[0] == "color_hard.pt" and line.endswith("cached") for line in lines)
     assert any(line.split()[0] == "color_easy.pt" and line.endswith("missing") for line in lines)
-    assert "1 of 114 cached" in lines
+    assert "1 of 115 cached" in lines  # 112 DMControl-GB files, 2 Places365, DAVIS
 
     assert data.main(["verify", "--data-dir", root]) == 0
     assert "1 ok, 0 bad, 0 unverified" in capsys.readouterr().out
