@@ -21,7 +21,7 @@ FRAME_SIZE = (24, 40)  # (height, width) px of generated frames; the real ones a
 
 def frame_color(video: int, frame: int) -> tuple[int, int, int]:
     """The flat RGB colour of generated frame ``frame`` of the ``video``-th video."""
-    return (40 + 3 * video, 20 + 40 * frame, 200 - 3 * video)
+    return (40 + 3 * video % 200, (20 + 37 * frame) % 256, 220 - 3 * video % 200)
 
 
 def frame_image(video: int, frame: int, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
