@@ -3,11 +3,14 @@
 One ``step`` is one control step of the dm_control task (action repeat is a wrapper, see
 ``dmcgb.wrappers.ActionRepeat``). Observations are (H, W, 3) uint8 RGB frames of the
 benchmark's camera; in the video modes they are chroma-keyed over a background video whose
-frame advances once per rendered observation.
+frame advances once per rendered observation. In the ``distractingcs`` mode the camera,
+colours and a DAVIS video on the skybox change every second control step
+(``dmcgb.distracting``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -16,6 +19,14 @@ from gymnasium import spaces
 
 from dmcgb import data
 from dmcgb.chroma_key import chroma_key
+from dmcgb.distracting import DOMAINS as DISTRACTING_DOMAINS
+from dmcgb.distracting import (
+    INTENSITIES,
+    Distractions,
+    check_intensity,
+    mode_name,
+    parse_mode_name,
+)
 from dmcgb.errors import UnknownTask
 from dmcgb.modes import IMAGE_SIZE, KEY_RGB, MODES, Mode
 from dmcgb.rendering import ensure_gl_backend
@@ -32,10 +43,16 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
 
     Args:
         task: CamelCase task name, e.g. ``"WalkerWalk"`` (see ``dmcgb.TASKS``).
-        mode: ``train``, ``coloreasy``, ``colorhard``, ``videoeasy`` or ``videohard``.
+        mode: ``train``, ``coloreasy``, ``colorhard``, ``videoeasy``, ``videohard``, or
+            ``distractingcs`` (with ``intensity``) / ``distractingcs<intensity>``
+            (``distractingcs0.1``) for the tasks of the Distracting Control Suite's domains.
         render_mode: None or ``"rgb_array"`` (``render()`` returns larger composited frames).
         image_size: observation height and width in pixels.
         render_size: height and width of ``render()`` frames.
+        intensity: distractingcs only: one of ``dmcgb.distracting.INTENSITIES``.
+        davis_dir: distractingcs only: a DAVIS 2017 folder (holding ``JPEGImages/480p``) to use
+            instead of the data cache (``python -m dmcgb.data fetch davis``).
+        davis_videos: distractingcs only: ``"train"`` (the benchmark's) or ``"val"`` DAVIS list.
 
     Attributes:
         defer_render: while True, ``step`` skips rendering (and returns the previous
@@ -62,11 +79,17 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         render_mode: str | None = None,
         image_size: int = IMAGE_SIZE,
         render_size: int = _RENDER_SIZE,
+        intensity: float | None = None,
+        davis_dir: str | Path | None = None,
+        davis_videos: str = "train",
     ) -> None:
         if task not in TASKS:
             raise UnknownTask(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
-        if mode not in MODES:
-            raise UnknownTask(f"unknown mode {mode!r}; expected one of {list(MODES)}")
+        distracting, intensity = _distracting_mode(task, mode, intensity)
+        if mode not in MODES and not distracting:
+            raise UnknownTask(
+                f"unknown mode {mode!r}; expected one of {list(MODES)} or distractingcs<intensity>"
+            )
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', actual value: {render_mode!r}")
         if image_size < 1 or render_size < 1:
@@ -78,7 +101,8 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         from dmcgb.scene import SceneColors
 
         self.task = task
-        self.mode: Mode = MODES[mode]
+        self.mode: Mode = Mode(mode_name(intensity), "distracting_cs") if distracting else MODES[mode]
+        self.intensity = intensity
         self.render_mode = render_mode
         self.image_size = image_size
         self.render_size = render_size
@@ -110,6 +134,11 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         self._videos: dict[int, np.ndarray] = {}
         self._background_frame = 0
         self._last_obs: np.ndarray | None = None
+        # distractingcs: the engine (made at the first reset, which finds the DAVIS folder), the
+        # seed its episodes follow (fresh entropy until a seeded reset) and its arguments.
+        self._distractions: Distractions | None = None
+        self._distraction_seed = int(np.random.SeedSequence().entropy) if distracting else 0
+        self._davis = (davis_dir, davis_videos) if distracting else None
 
     # ------------------------------------------------------------------ Gymnasium API
 
@@ -122,6 +151,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
             # with the env seed, as in DMControl-GB; the episode sequence restarts.
             self._dm_env.task._random = np.random.RandomState(seed)
             self._color_rng = np.random.RandomState(seed)
+            self._distraction_seed = seed
             self._episode = 0
         self._episode += 1
         if self._colors is not None:
@@ -130,6 +160,8 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         if self.mode.videos:
             self._start_video()
         self._dm_env.reset()
+        if self._davis is not None:
+            self._reset_distractions(options)
         self._last_obs = self._observe()
         return self._last_obs, self._info()
 
@@ -137,6 +169,8 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._last_obs is None:
             raise gym.error.ResetNeeded("call reset() before step()")
         time_step = self._dm_env.step(action)
+        if self._distractions is not None:
+            self._distractions.after_control_step()
         reward = float(time_step.reward or 0.0)
         ended = time_step.last()
         # dm_control ends an episode with discount 0 on a true termination and with discount 1
@@ -176,7 +210,23 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._video_index is not None:
             info["video_index"] = self._video_index
             info["video_frame"] = self._background_frame
+        if self._distractions is not None:
+            info.update(self._distractions.info())
         return info
+
+    def _reset_distractions(self, options: dict[str, Any] | None) -> None:
+        # Episode k (0 first) of the sequence that the last seeded reset started.
+        if self._distractions is None:
+            davis_dir, videos = self._davis
+            folder = Path(davis_dir) if davis_dir is not None else data.davis_dir()
+            domain = TASKS[self.task].domain
+            self._distractions = Distractions(
+                self.physics, domain, self.intensity, folder, videos, self._camera_id
+            )
+        episode = self._episode - 1
+        if options and "episode" in options:
+            episode = int(options["episode"])
+        self._distractions.reset(self._distraction_seed, episode)
 
     def _start_video(self) -> None:
         # Episode k after construction (or after a seeded reset) shows video k mod n.
@@ -205,6 +255,8 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _render(self, size: int) -> np.ndarray:
         self._scene.upload()
+        if self._distractions is not None:
+            self._distractions.before_render()
         frame = self._camera(size).render()  # a view of the camera's buffer
         if self.mode.videos:
             video = self._videos[size]
@@ -213,3 +265,30 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _observe(self) -> np.ndarray:
         return self._render(self.image_size)
+
+
+def _distracting_mode(task: str, mode: str, intensity: float | None) -> tuple[bool, float | None]:
+    """(is ``mode`` distractingcs, its intensity), checking the task and the intensity."""
+    try:
+        distracting, named = parse_mode_name(mode)
+    except ValueError as exc:
+        raise UnknownTask(f"unknown mode {mode!r}: {exc}") from exc
+    if not distracting:
+        if intensity is not None:
+            raise ValueError(f"intensity is an argument of the distractingcs mode only, not {mode!r}")
+        return False, None
+    if TASKS[task].domain not in DISTRACTING_DOMAINS:
+        supported = sorted(t for t, spec in TASKS.items() if spec.domain in DISTRACTING_DOMAINS)
+        raise UnknownTask(
+            f"the distractingcs mode supports the tasks {supported} (the Distracting Control "
+            f"Suite's domains), not {task!r}"
+        )
+    if intensity is None and named is None:
+        raise ValueError(
+            f"the distractingcs mode needs an intensity: pass intensity=0.1 (one of "
+            f"{', '.join(map(str, INTENSITIES))}) or use an id that names it, e.g. "
+            f"dmcgb/{task}-{mode_name(0.1)}-v0"
+        )
+    if intensity is not None and named is not None and check_intensity(intensity) != named:
+        raise ValueError(f"the mode {mode!r} has intensity {named}, but intensity={intensity!r}")
+    return True, check_intensity(intensity if intensity is not None else named)

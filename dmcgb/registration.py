@@ -1,8 +1,11 @@
 """The table of dmcgb env ids, registered with Gymnasium.
 
 Ids read ``dmcgb/<Task>-<mode>-v0``: ``dmcgb/WalkerWalk-videohard-v0`` for DMControl-GB tasks
-(modes in ``dmcgb.MODES``) and ``dmcgb/RobotReach-test2-v0`` for the robot tasks (variants
-``train``, ``test1`` ... ``test5``).
+(modes in ``dmcgb.MODES``), ``dmcgb/WalkerWalk-distractingcs0.1-v0`` for the distracting_cs
+mode at one of its eight intensities (``dmcgb/WalkerWalk-distractingcs-v0`` takes
+``intensity=`` as a ``gymnasium.make`` argument; tasks of ``dmcgb.distracting.DOMAINS``
+only), and ``dmcgb/RobotReach-test2-v0`` for the robot tasks (variants ``train``, ``test1``
+... ``test5``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import re
 
 import gymnasium as gym
 
+from dmcgb.distracting import DOMAINS as DISTRACTING_DOMAINS
+from dmcgb.distracting import INTENSITIES, mode_name
 from dmcgb.errors import UnknownTask
 from dmcgb.modes import EPISODE_LENGTH, MODES
 from dmcgb.tasks import TASKS
@@ -21,6 +26,8 @@ __all__ = [
     "ROBOT_TASKS",
     "ROBOT_VARIANTS",
     "ROBOT_EPISODE_LENGTH",
+    "DISTRACTING_TASKS",
+    "DISTRACTING_MODES",
     "env_id",
     "parse_env_id",
     "all_env_ids",
@@ -34,7 +41,16 @@ ROBOT_TASKS: dict[str, str] = {"RobotReach": "reach", "RobotPegInBox": "peg_in_b
 ROBOT_VARIANTS: tuple[str, ...] = ("train", "test1", "test2", "test3", "test4", "test5")
 ROBOT_EPISODE_LENGTH = 50  # agent steps
 
-_ID_PATTERN = re.compile(rf"^{NAMESPACE}/(?P<task>[A-Za-z0-9]+)-(?P<mode>[a-z0-9]+)-v(?P<version>\d+)$")
+DISTRACTING_TASKS: tuple[str, ...] = tuple(
+    task for task, spec in TASKS.items() if spec.domain in DISTRACTING_DOMAINS
+)
+"""The tasks with distractingcs ids: those of the Distracting Control Suite's six domains."""
+DISTRACTING_MODES: tuple[str, ...] = (mode_name(), *(mode_name(i) for i in INTENSITIES))
+"""``distractingcs`` (intensity as an argument) and one mode per evaluated intensity."""
+
+_ID_PATTERN = re.compile(
+    rf"^{NAMESPACE}/(?P<task>[A-Za-z0-9]+)-(?P<mode>[a-z0-9.]+)-v(?P<version>\d+)$"
+)
 
 
 def env_id(task: str, mode: str) -> str:
@@ -45,6 +61,7 @@ def env_id(task: str, mode: str) -> str:
 def all_env_ids() -> list[str]:
     """Every id dmcgb registers."""
     ids = [env_id(task, mode) for task in TASKS for mode in MODES]
+    ids += [env_id(task, mode) for task in DISTRACTING_TASKS for mode in DISTRACTING_MODES]
     ids += [env_id(task, variant) for task in ROBOT_TASKS for variant in ROBOT_VARIANTS]
     return ids
 
@@ -62,7 +79,8 @@ def parse_env_id(id_: str) -> tuple[str, str]:
         raise UnknownTask(
             f"{id_!r} is not a dmcgb env id{hint}\n"
             f"dmcgb ids read dmcgb/<Task>-<mode>-v{VERSION}, with tasks {sorted(TASKS)} in modes "
-            f"{list(MODES)}, and {sorted(ROBOT_TASKS)} in variants {list(ROBOT_VARIANTS)}"
+            f"{list(MODES)}, {sorted(DISTRACTING_TASKS)} also in modes {list(DISTRACTING_MODES)}, "
+            f"and {sorted(ROBOT_TASKS)} in variants {list(ROBOT_VARIANTS)}"
         )
     return match["task"], match["mode"]
 
@@ -82,6 +100,11 @@ def register_envs() -> None:
                 "dmcgb.env:DMCGBEnv",
                 {"task": task, "mode": mode},
                 EPISODE_LENGTH,
+            )
+    for task in DISTRACTING_TASKS:
+        for mode in DISTRACTING_MODES:
+            _register(
+                env_id(task, mode), "dmcgb.env:DMCGBEnv", {"task": task, "mode": mode}, EPISODE_LENGTH
             )
     for task, robot_task in ROBOT_TASKS.items():
         for variant in ROBOT_VARIANTS:
