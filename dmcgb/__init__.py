@@ -6,12 +6,15 @@ Importing the package registers every id (``gymnasium.make("dmcgb/WalkerWalk-vid
 Contents:
     TASKS, PAPER_TASKS: the dm_control tasks by CamelCase name.
     MODES: the test distributions (train, coloreasy, colorhard, videoeasy, videohard).
+    DISTRACTING_TASKS, DISTRACTING_MODES: the tasks and modes of the distractingcs ids.
     make, env_id, parse_env_id, all_env_ids: the id table.
     DMCGBEnv: the env class; wrappers.ActionRepeat: action repeat rendering once per step.
 """
 
 from dmcgb.modes import MODES
 from dmcgb.registration import (
+    DISTRACTING_MODES,
+    DISTRACTING_TASKS,
     ROBOT_TASKS,
     ROBOT_VARIANTS,
     all_env_ids,
@@ -30,6 +33,8 @@ __all__ = [
     "PAPER_TASKS",
     "ROBOT_TASKS",
     "ROBOT_VARIANTS",
+    "DISTRACTING_TASKS",
+    "DISTRACTING_MODES",
     "make",
     "env_id",
     "parse_env_id",

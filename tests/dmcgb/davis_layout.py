@@ -24,10 +24,12 @@ def frame_color(video: int, frame: int) -> tuple[int, int, int]:
     return (40 + 3 * video % 200, (20 + 37 * frame) % 256, 220 - 3 * video % 200)
 
 
-def frame_image(video: int, frame: int, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
+def frame_image(
+    video: int, frame: int, size: tuple[int, int] = FRAME_SIZE, color: tuple | None = None
+) -> np.ndarray:
     """(H, W, 3) uint8: a flat colour with a two-pixel border that differs, so resizes show."""
     image = np.empty((*size, 3), np.uint8)
-    image[:] = frame_color(video, frame)
+    image[:] = frame_color(video, frame) if color is None else color
     image[:2] = (255, 255, 255)
     image[:, :2] = (0, 0, 0)
     return image
@@ -39,10 +41,12 @@ def write_davis(
     val: Iterable[str] = (),
     frames: int = 3,
     size: tuple[int, int] = FRAME_SIZE,
+    color: tuple[int, int, int] | None = None,
 ) -> Path:
     """Write ``root/DAVIS`` with generated sequences; returns ``root/DAVIS``.
 
-    Video ``i`` (in train-then-val order) has ``frames`` frames coloured by ``frame_color(i, f)``.
+    Video ``i`` (in train-then-val order) has ``frames`` frames coloured by ``frame_color(i, f)``
+    (or all by ``color``).
     JPEG quality 100 keeps the flat colours within a level or two of the intended ones.
     """
     train, val = list(train), list(val)
@@ -53,7 +57,7 @@ def write_davis(
         images.mkdir(parents=True, exist_ok=True)
         masks.mkdir(parents=True, exist_ok=True)
         for frame in range(frames):
-            image = Image.fromarray(frame_image(index, frame, size))
+            image = Image.fromarray(frame_image(index, frame, size, color))
             image.save(images / f"{frame:05d}.jpg", quality=100)
             Image.new("P", size[::-1]).save(masks / f"{frame:05d}.png")
     sets = davis / "ImageSets" / "2017"

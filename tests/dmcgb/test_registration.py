@@ -51,7 +51,7 @@ def test_modes_and_cameras():
 
 def test_every_id_is_registered():
     ids = dmcgb.all_env_ids()
-    assert len(ids) == len(dmcgb.TASKS) * 5 + 2 * 6
+    assert len(ids) == len(dmcgb.TASKS) * 5 + 2 * 6 + len(dmcgb.DISTRACTING_TASKS) * 9
     for id_ in ids:
         assert id_ in gym.registry
     assert "dmcgb/WalkerWalk-videohard-v0" in ids
