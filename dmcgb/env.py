@@ -138,6 +138,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         # seed its episodes follow (fresh entropy until a seeded reset) and its arguments.
         self._distractions: Distractions | None = None
         self._distraction_seed = int(np.random.SeedSequence().entropy) if distracting else 0
+        self._distraction_episode = -1
         self._davis = (davis_dir, davis_videos) if distracting else None
 
     # ------------------------------------------------------------------ Gymnasium API
@@ -161,7 +162,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
             self._start_video()
         self._dm_env.reset()
         if self._davis is not None:
-            self._reset_distractions(options)
+            self._reset_distractions(seed, options)
         self._last_obs = self._observe()
         return self._last_obs, self._info()
 
@@ -214,8 +215,18 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
             info.update(self._distractions.info())
         return info
 
-    def _reset_distractions(self, options: dict[str, Any] | None) -> None:
-        # Episode k (0 first) of the sequence that the last seeded reset started.
+    def _reset_distractions(self, seed: int | None, options: dict[str, Any] | None) -> None:
+        # Episode k (0 first) of the sequence that the last seeded reset started; the option
+        # "episode" jumps to episode k, and the resets after it continue from there.
+        if options and "episode" in options:
+            episode = options["episode"]
+            if not isinstance(episode, (int, np.integer)) or episode < 0:
+                raise ValueError(f"expected options['episode'] to be an int >= 0, actual value: {episode!r}")
+            self._distraction_episode = int(episode)
+        elif seed is not None:
+            self._distraction_episode = 0
+        else:
+            self._distraction_episode += 1
         if self._distractions is None:
             davis_dir, videos = self._davis
             folder = Path(davis_dir) if davis_dir is not None else data.davis_dir()
@@ -223,10 +234,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
             self._distractions = Distractions(
                 self.physics, domain, self.intensity, folder, videos, self._camera_id
             )
-        episode = self._episode - 1
-        if options and "episode" in options:
-            episode = int(options["episode"])
-        self._distractions.reset(self._distraction_seed, episode)
+        self._distractions.reset(self._distraction_seed, self._distraction_episode)
 
     def _start_video(self) -> None:
         # Episode k after construction (or after a seeded reset) shows video k mod n.

@@ -151,10 +151,14 @@ def test_episode_option_reproduces_the_kth_episode(davis):
         states.append(_distraction_state(env))
     assert len(set(states)) == 3
     other = gym.make("dmcgb/CartpoleSwingup-distractingcs0.2-v0", davis_dir=davis)
-    other.reset(seed=SEED, options={"episode": 2})
+    other.reset(seed=SEED, options={"episode": 1})
+    assert _distraction_state(other) == states[1]
+    other.reset()  # continues with episode 2
     assert _distraction_state(other) == states[2]
     other.reset(seed=SEED + 1, options={"episode": 2})
     assert _distraction_state(other) != states[2]
+    with pytest.raises(ValueError, match="options\\['episode'\\] to be an int >= 0"):
+        other.reset(options={"episode": -1})
     env.close()
     other.close()
 
