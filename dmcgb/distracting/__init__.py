@@ -5,9 +5,21 @@ Distracting Control Suite") with the magnitudes, video lists and change rate of
 DMControl-GB's adaptation (Hansen & Wang, 2021, ``src/env/distracting_control/``): eight
 intensities from 0.025 to 0.5, every distraction changing every second control step.
 
-Unlike the benchmark, whose distraction wrappers draw from unseeded random states (only the
-task's initial state follows the env seed), every draw here follows the env seed: an
-episode's distractions are a function of (seed, episode number).
+Where this differs from the benchmark's code, on purpose:
+
+- Seeding. The benchmark's three distraction wrappers draw from unseeded ``RandomState``s
+  (only the task's initial state follows the env seed), so its distractions differ from run
+  to run. Here every draw follows the env seed: an episode's distractions are a function of
+  (seed, episode number), drawn from the same distributions in the same way.
+- Odd action repeats. The benchmark writes the camera pose only when it changes (even
+  control steps), and each physics step restores the stock pose, so after an odd control step
+  it renders the undistorted camera. With the benchmark's action repeats (2, 4, 8) it never
+  renders there; here every render shows the distracted camera.
+
+Kept as the benchmark has it: DAVIS frames are resized to the 800x800 skybox with
+nearest-neighbour sampling (``PIL.Image.resize``'s default in the Pillow 6.2.0 DMControl-GB
+pins; newer Pillow would resample bicubically), and the evaluation videos are the train list
+(``davis_videos="val"`` gives the Distracting Control Suite paper's held-out list).
 
 Contents:
     settings: INTENSITIES, DOMAINS, UPDATE_PERIOD and distraction_settings(domain, intensity).
