@@ -184,12 +184,12 @@ class Distractions:
 
     def info(self) -> dict[str, Any]:
         """What the episode shows: ``video_index`` (in the split's list), ``davis_video``,
-        ``davis_frame``."""
+        ``video_frame``."""
         ep = self._require_episode()
         return {
             "video_index": ep.video,
             "davis_video": self.video_names[ep.video],
-            "davis_frame": ep.frame,
+            "video_frame": ep.frame,
         }
 
     @property

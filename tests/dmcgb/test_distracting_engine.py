@@ -60,7 +60,7 @@ def test_changes_happen_every_second_control_step(davis):
     env = _physics("cartpole", "swingup")
     d = Distractions(env.physics, "cartpole", 0.1, davis)
     d.reset(SEED, 0)
-    start = d.info()["davis_frame"]
+    start = d.info()["video_frame"]
     history = [_state(d)]
     action = np.zeros(1)
     for step in range(1, 9):
@@ -78,7 +78,7 @@ def test_changes_happen_every_second_control_step(davis):
     index, direction = start, int(rng.choice((-1, 1)))
     for _ in range(4):
         index, direction = bg.next_frame(index, direction, 5)
-    assert d.info()["davis_frame"] == index
+    assert d.info()["video_frame"] == index
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,7 @@ def test_env_checker(davis):
     check_env(env.unwrapped, skip_render_check=True)
     obs, info = env.reset(seed=SEED)
     assert obs in env.observation_space
-    assert set(info) == {"video_index", "davis_video", "davis_frame"}
+    assert set(info) == {"video_index", "davis_video", "video_frame"}
     assert info["davis_video"] == TRAIN_VIDEOS[info["video_index"]]
     assert 0 <= info["video_index"] < 4  # intensity 0.1: the first 4 sequences
     env.close()
@@ -185,14 +185,14 @@ def test_changes_every_second_control_step_under_action_repeat(davis):
     engine = env.unwrapped._distractions
     rng = np.random.default_rng(np.random.SeedSequence(SEED, spawn_key=(0, 2)))
     rng.integers(8), rng.integers(_FRAMES)  # the video and start frame, drawn first
-    index, direction = info["davis_frame"], int(rng.choice((-1, 1)))
+    index, direction = info["video_frame"], int(rng.choice((-1, 1)))
     action = np.zeros(env.action_space.shape, np.float32)
     for step in range(1, 4):
         _, _, _, _, info = env.step(action)
         assert engine.control_steps == 4 * step
         for _ in range(2):  # 4 control steps: 2 changes
             index, direction = bg.next_frame(index, direction, _FRAMES)
-        assert info["davis_frame"] == index
+        assert info["video_frame"] == index
     env.close()
 
 
