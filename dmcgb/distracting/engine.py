@@ -41,7 +41,6 @@ from dmcgb.distracting.settings import UPDATE_PERIOD, Settings, distraction_sett
 
 __all__ = ["Distractions"]
 
-_FIXED, _TRACKCOM = 0, 2  # mjtCamLight values the suite supports for camera 0
 _AGENT_BODY = 1  # the suite centres tracking cameras on the subtree of body 1
 _GROUND_MATERIAL = "grid"
 # Independent random streams of an episode, by distraction.
@@ -97,12 +96,17 @@ class Distractions:
         self._frames = [bg.frame_paths(davis_dir, name) for name in self.video_names]
         self._physics = physics
         model = physics.model
-        mode = int(model.cam_mode[0])
-        if mode not in (_FIXED, _TRACKCOM):
+        # The suite reads camera 0's mode, whichever camera renders.
+        mode = mujoco.mjtCamLight(int(model.cam_mode[0]))
+        fixed, trackcom = (
+            mujoco.mjtCamLight.mjCAMLIGHT_FIXED,
+            mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM,
+        )
+        if mode not in (fixed, trackcom):
             raise ValueError(
-                f"the camera distraction needs a fixed or trackcom camera 0, got mode {mode}"
+                f"the camera distraction needs a fixed or trackcom camera 0, not {mode.name}"
             )
-        self._tracking = mode == _TRACKCOM
+        self._tracking = mode == trackcom
         self._camera_id = camera_id
         self._ground = mujoco.mj_name2id(model.ptr, mujoco.mjtObj.mjOBJ_MATERIAL, _GROUND_MATERIAL)
         self._original_rgb = model.mat_rgba[:, :3].copy()
