@@ -221,7 +221,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         if options and "episode" in options:
             episode = options["episode"]
             if not isinstance(episode, (int, np.integer)) or episode < 0:
-                raise ValueError(f"expected options['episode'] to be an int >= 0, actual value: {episode!r}")
+                raise ValueError(f"options['episode'] must be an int >= 0, actual value: {episode!r}")
             self._distraction_episode = int(episode)
         elif seed is not None:
             self._distraction_episode = 0

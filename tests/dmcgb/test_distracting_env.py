@@ -72,8 +72,9 @@ def test_ids_for_the_suite_tasks_and_the_eight_intensities():
     for intensity in INTENSITIES:
         id_ = f"dmcgb/WalkerWalk-distractingcs{intensity:g}-v0"
         assert id_ in ids and id_ in gym.registry
-        assert gym.spec(id_).kwargs == {"task": "WalkerWalk", "mode": f"distractingcs{intensity:g}"}
-        assert gym.spec(id_).max_episode_steps == 1000
+        kwargs = gym.spec(id_).kwargs
+        assert (kwargs["task"], kwargs["mode"]) == ("WalkerWalk", f"distractingcs{intensity:g}")
+        assert kwargs.get("intensity", intensity) == intensity
     assert "dmcgb/WalkerWalk-distractingcs0.025-v0" in ids
     assert "dmcgb/CartpoleSwingup-distractingcs-v0" in ids
     assert not any(i.startswith("dmcgb/HopperHop-distracting") for i in ids)
@@ -90,7 +91,7 @@ def test_intensity_argument(davis):
     with pytest.raises(ValueError, match=r"needs an intensity: pass intensity=0.1 \(one of 0.025"):
         gym.make("dmcgb/WalkerWalk-distractingcs-v0", davis_dir=davis)
     env = gym.make("dmcgb/WalkerWalk-distractingcs-v0", intensity=0.15, davis_dir=davis)
-    assert env.unwrapped.intensity == 0.15 and env.unwrapped.mode.name == "distractingcs0.15"
+    assert env.unwrapped.intensity == 0.15
     env.close()
     with pytest.raises(ValueError, match="has intensity 0.1, but intensity=0.2"):
         DMCGBEnv("WalkerWalk", "distractingcs0.1", intensity=0.2)
@@ -157,7 +158,7 @@ def test_episode_option_reproduces_the_kth_episode(davis):
     assert _distraction_state(other) == states[2]
     other.reset(seed=SEED + 1, options={"episode": 2})
     assert _distraction_state(other) != states[2]
-    with pytest.raises(ValueError, match="options\\['episode'\\] to be an int >= 0"):
+    with pytest.raises(ValueError, match=r"options\['episode'\] must be an int >= 0"):
         other.reset(options={"episode": -1})
     env.close()
     other.close()
