@@ -283,7 +283,7 @@ def _distracting_mode(task: str, mode: str, intensity: float | None) -> tuple[bo
         raise UnknownTask(f"unknown mode {mode!r}: {exc}") from exc
     if not distracting:
         if intensity is not None:
-            raise ValueError(f"intensity is an argument of the distractingcs mode only, not {mode!r}")
+            raise ValueError(f"intensity is an argument of the distractingcs modes only, not {mode!r}")
         return False, None
     if TASKS[task].domain not in DISTRACTING_DOMAINS:
         supported = sorted(t for t, spec in TASKS.items() if spec.domain in DISTRACTING_DOMAINS)

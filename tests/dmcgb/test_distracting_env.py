@@ -97,7 +97,7 @@ def test_intensity_argument(davis):
         DMCGBEnv("WalkerWalk", "distractingcs0.1", intensity=0.2)
     with pytest.raises(ValueError, match="expected a distracting_cs intensity"):
         DMCGBEnv("WalkerWalk", "distractingcs", intensity=0.35)
-    with pytest.raises(ValueError, match="distractingcs mode only"):
+    with pytest.raises(ValueError, match="distractingcs modes only"):
         DMCGBEnv("WalkerWalk", "videohard", intensity=0.1)
     with pytest.raises(UnknownTask, match="supports the tasks .*'WalkerWalk'"):
         DMCGBEnv("HopperHop", "distractingcs0.1")
