@@ -288,7 +288,7 @@ def _distracting_mode(task: str, mode: str, intensity: float | None) -> tuple[bo
     if TASKS[task].domain not in DISTRACTING_DOMAINS:
         supported = sorted(t for t, spec in TASKS.items() if spec.domain in DISTRACTING_DOMAINS)
         raise UnknownTask(
-            f"the distractingcs mode supports the tasks {supported} (the Distracting Control "
+            f"the distractingcs modes support the tasks {supported} (the Distracting Control "
             f"Suite's domains), not {task!r}"
         )
     if intensity is None and named is None:

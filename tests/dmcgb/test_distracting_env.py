@@ -99,7 +99,7 @@ def test_intensity_argument(davis):
         DMCGBEnv("WalkerWalk", "distractingcs", intensity=0.35)
     with pytest.raises(ValueError, match="distractingcs modes only"):
         DMCGBEnv("WalkerWalk", "videohard", intensity=0.1)
-    with pytest.raises(UnknownTask, match="supports the tasks .*'WalkerWalk'"):
+    with pytest.raises(UnknownTask, match="modes support the tasks .*'WalkerWalk'"):
         DMCGBEnv("HopperHop", "distractingcs0.1")
 
 
