@@ -8,9 +8,7 @@ network (or a mirror), and ``DMCGB_OFFLINE`` unset.
 from __future__ import annotations
 
 import contextlib
-import os
 import stat
-import tempfile
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from dmcgb.atomic import write_text_atomic
 from dmcgb.data.archive import extract, is_extracted, read_marker
 from dmcgb.data.cache import (
     asset_url,
@@ -178,24 +177,13 @@ def _fetch_file(asset, root, mirror, progress, session) -> bool:
 def _record_unverified(asset: Asset, path: Path, url: str, sha256: str) -> None:
     """Keep the hash of a file with no published hash, so ``verify`` can check it later."""
     sidecar = sidecar_path(path)
-    _write_atomic(sidecar, f"{sha256}  {path.name}\n")
+    write_text_atomic(sidecar, f"{sha256}  {path.name}\n")
     warnings.warn(
         f"{asset.name} has no known checksum, so the file downloaded from {url} COULD NOT BE "
         f"VERIFIED; its sha256 {sha256} is recorded in {sidecar} for `python -m dmcgb.data verify`",
         UserWarning,
         stacklevel=4,
     )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _ensure_extracted(asset, root, mirror, progress, session, offline) -> Path:

@@ -11,13 +11,12 @@ first state of the episode for the same seed, so only the appearance differs.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from dmcgb.atomic import atomic_path
 from dmcgb.robot.env import RobotEnv
 from dmcgb.robot.variants import ROBOT_VARIANTS
 
@@ -60,14 +59,8 @@ def save_png(image: Image.Image, path: Path) -> None:
     """Write `image` to `path` as a palette PNG, atomically (temp file + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     small = image.quantize(colors=_PALETTE_COLORS, dither=Image.Dither.NONE)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            small.save(handle, format="PNG", optimize=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        small.save(tmp, format="PNG", optimize=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from dmcgb import chroma_key, modes
-from dmcgb.reference import composite as benchmark_composite
-from dmcgb.reference import is_key as benchmark_is_key
-from dmcgb.reference import resize_background as benchmark_resize
 from dmcgb.video import load_video, resize_frames
+from tests.dmcgb.benchmark_reference import composite as benchmark_composite
+from tests.dmcgb.benchmark_reference import is_key as benchmark_is_key
+from tests.dmcgb.benchmark_reference import resize_background as benchmark_resize
 
 
 def test_pinned_numbers():
