@@ -41,6 +41,7 @@ def test_modes_and_cameras():
     assert list(dmcgb.MODES) == ["train", "coloreasy", "colorhard", "videoeasy", "videohard"]
     assert dmcgb.MODES["videoeasy"].videos == 10
     assert dmcgb.MODES["videohard"].videos == 100
+    assert dmcgb.MODES["train"].videos == dmcgb.MODES["colorhard"].videos == 0
     assert camera_id("walker") == 0 and camera_id("quadruped") == 2
     assert IMAGE_SIZE == 84 and EPISODE_LENGTH == 1000
     assert COLOR_KEYS == ("grid_rgb1", "grid_rgb2", "self_rgb", "skybox_rgb")
@@ -49,15 +50,58 @@ def test_modes_and_cameras():
     ]
 
 
-def test_every_id_is_registered():
+def test_every_id_is_registered_from_the_registries():
+    from dmcgb import robot
+
     ids = dmcgb.all_env_ids()
-    assert len(ids) == len(dmcgb.TASKS) * 5 + 2 * 6
+    expected = {f"dmcgb/{task}-{mode}-v0" for task in dmcgb.TASKS for mode in dmcgb.MODES}
+    expected |= {
+        f"dmcgb/Robot{''.join(p.capitalize() for p in task.split('_'))}-{variant}-v0"
+        for task in robot.TASKS
+        for variant in robot.ROBOT_VARIANTS
+    }
+    assert set(ids) == expected and len(ids) == len(expected)
+    assert len(ids) >= 28 * 5 + 2 * 6
     for id_ in ids:
-        assert id_ in gym.registry
-    assert "dmcgb/WalkerWalk-videohard-v0" in ids
-    assert "dmcgb/RobotPegInBox-test5-v0" in ids
-    assert gym.spec("dmcgb/WalkerWalk-train-v0").max_episode_steps == 1000
-    assert gym.spec("dmcgb/RobotReach-train-v0").max_episode_steps == 50
+        spec = gym.spec(id_)
+        # The envs cut their episodes themselves (the length depends on action_repeat).
+        assert spec.max_episode_steps is None
+    assert gym.spec("dmcgb/RobotPegInBox-test5-v0").kwargs == {"task": "peg_in_box", "variant": "test5"}
+    assert gym.spec("dmcgb/WalkerWalk-videohard-v0").kwargs == {"task": "WalkerWalk", "mode": "videohard"}
+    for mode in dmcgb.MODES.values():
+        assert gym.spec(dmcgb.env_id("WalkerWalk", mode.name)).entry_point == mode.entry_point
+
+
+def test_a_mode_with_a_fixed_argument_registers_as_data(monkeypatch):
+    """How a mode such as distractingcs0.1 is added: one Mode with an entry point and kwargs."""
+    from dmcgb import modes, registration
+
+    extra = modes.Mode(
+        "testmode0.25", "train", "a test", entry_point="dmcgb.env:DMCGBEnv", kwargs={"image_size": 32}
+    )
+    monkeypatch.setitem(modes.MODES, extra.name, extra)
+    id_ = "dmcgb/CartpoleSwingup-testmode0.25-v0"
+    assert id_ in registration.all_env_ids()
+    assert registration.parse_env_id(id_) == ("CartpoleSwingup", "testmode0.25")
+    registration.register_envs()
+    try:
+        assert gym.spec(id_).kwargs == {"task": "CartpoleSwingup", "mode": "testmode0.25", "image_size": 32}
+        assert "testmode0.25" in registration.readme_tables()
+    finally:
+        gym.registry.pop(id_, None)
+
+
+def test_readme_tables_are_the_registries():
+    """The README's id and mode tables are written by `python -m dmcgb`."""
+    from pathlib import Path
+
+    from dmcgb.registration import readme_tables
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    tables = readme_tables().split("\n\n")
+    assert len(tables) == 2  # ids, modes
+    for table in tables:
+        assert table.strip() + "\n" in readme, "run `python -m dmcgb` and paste its tables"
 
 
 def test_parse_env_id_round_trip():
@@ -100,3 +144,24 @@ def test_module_prefix_make_needs_no_import():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_envs_do_not_import_the_agent_stack(dmcgb_data):
+    """`pip install dmcgb-sgqn` without extras has no torch: importing dmcgb and making,
+    resetting and stepping its envs (every suite, every kind of mode) must not need it."""
+    code = (
+        "import sys\n"
+        "import gymnasium as gym, numpy as np, dmcgb\n"
+        "assert 'torch' not in sys.modules, 'import dmcgb imported torch'\n"
+        "for env_id in ('dmcgb/WalkerWalk-videohard-v0', 'dmcgb/CartpoleSwingup-coloreasy-v0',\n"
+        "               'dmcgb/RobotPegInBox-test3-v0'):\n"
+        "    env = gym.make(env_id, action_repeat=2)\n"
+        "    env.reset(seed=0)\n"
+        "    env.step(np.zeros(env.action_space.shape, np.float32))\n"
+        "    env.close()\n"
+        "agent = {'torch', 'tyro', 'matplotlib', 'rliable', 'pandas', 'ray', 'imageio'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in agent))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "[]"
