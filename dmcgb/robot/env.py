@@ -13,7 +13,7 @@ from gymnasium import spaces
 
 from dmcgb import rendering
 from dmcgb.actions import check_action
-from dmcgb.modes import episode_steps
+from dmcgb.modes import IMAGE_SIZE, episode_steps
 from dmcgb.robot import EPISODE_LENGTH, scene, task_class
 from dmcgb.robot.physics import CONTROL_TIMESTEP, RobotPhysics
 from dmcgb.robot.tasks import Task
@@ -77,7 +77,7 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
         task: str,
         variant: str = "train",
         render_mode: str | None = None,
-        image_size: int = 84,
+        image_size: int = IMAGE_SIZE,
         render_size: int = 480,
         action_repeat: int = 1,
     ) -> None:
