@@ -100,10 +100,14 @@ def measure_one(env_id: str, steps: int, resets: int, repeat: int) -> dict:
         env.reset()
         short_resets.append(time.perf_counter() - start)
         env.step(actions[0])
+    for future in getattr(env.unwrapped, "_held", {}).values():
+        future.result()  # let the background decoding of the next video finish
     rss_steady = _rss()
     start = time.perf_counter()
     env.reset(seed=0)  # back to episode 0: its video is kept
     reseeded = time.perf_counter() - start
+    for future in getattr(env.unwrapped, "_held", {}).values():
+        future.result()
     held = VIDEO_CACHE.held_bytes()
     env.close()
     return {
@@ -134,13 +138,14 @@ def bench_modes(task: str, steps: int, resets: int, repeat: int) -> None:
             "import json, sys; sys.path.insert(0, sys.argv[1]); from bench.envs import measure_one; "
             "print(json.dumps(measure_one(sys.argv[2], *map(int, sys.argv[3:]))))"
         )
-        out = subprocess.run(
+        result = subprocess.run(
             [sys.executable, "-c", code, str(_REPO), env_id, str(steps), str(resets), str(env_repeat)],
             capture_output=True,
             text=True,
-            check=True,
-        ).stdout
-        m = json.loads(out.strip().splitlines()[-1])
+        )
+        if result.returncode != 0:
+            sys.exit(f"{env_id} failed:\n{result.stderr[-3000:]}")
+        m = json.loads(result.stdout.strip().splitlines()[-1])
         rate = m["steps_per_s"]
         if env_id == dmcgb.env_id(task, "train"):
             base = rate

@@ -207,6 +207,8 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
+        if self._videos and self._background is None:
+            raise gym.error.ResetNeeded("call reset() before render(): it picks the background")
         return self._render(self.render_size)
 
     def close(self) -> None:

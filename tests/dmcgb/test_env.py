@@ -335,6 +335,8 @@ def test_a_damaged_cached_video_is_refused_before_it_is_decoded(tmp_path, dmcgb_
 
 def test_render_is_the_composited_scene_at_render_size(dmcgb_data):
     env = DMCGBEnv("WalkerWalk", "videohard", render_mode="rgb_array", render_size=160)
+    with pytest.raises(gym.error.ResetNeeded, match="reset"):
+        env.render()
     obs, _ = env.reset(seed=SEED)
     frame = env.render()
     assert frame.shape == (160, 160, 3) and frame.dtype == np.uint8
@@ -343,6 +345,17 @@ def test_render_is_the_composited_scene_at_render_size(dmcgb_data):
     raw = env._camera(160).render()
     assert key_mask(raw).mean() > 0.3  # the raw scene is mostly green screen
     assert key_mask(frame).mean() < 0.05  # the composite shows the video instead
+    # After two steps the background is frame 2 of this episode's video, at render size.
+    from dmcgb.video import read_frames
+
+    env.step(env.action_space.sample())
+    env.step(env.action_space.sample())
+    raw = env._camera(160).render().copy()
+    frame = env.render()
+    mask = key_mask(raw)
+    video = read_frames(dmcgb_data / "video_hard" / f"video{env._video_index}.mp4", 160, 3)
+    np.testing.assert_array_equal(frame[mask], video[2][mask])
+    np.testing.assert_array_equal(frame[~mask], raw[~mask])
     env.close()
 
 
