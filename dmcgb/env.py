@@ -76,6 +76,11 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
             raise UnknownTask(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
         if mode not in MODES:
             raise UnknownTask(f"unknown mode {mode!r}; expected one of {list(MODES)}")
+        if not MODES[mode].has_domain(TASKS[task].domain):
+            raise UnknownTask(
+                f"the {mode!r} mode is defined for the domains {MODES[mode].domains}, not for "
+                f"{task!r} ({TASKS[task].domain})"
+            )
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', actual value: {render_mode!r}")
         for name, value in (
@@ -175,6 +180,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._videos:
             self._start_video()
         self._dm_env.reset()
+        self._start_episode(seed, self._episode)
         self._steps = 0
         self._episode_over = False
         self._last_obs = self._observe()
@@ -193,6 +199,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         reward = 0.0
         for _ in range(self.action_repeat):
             time_step = self._dm_env.step(action)
+            self._after_control_step()
             reward += time_step.reward or 0.0
             if time_step.last():  # a termination: dm_control has no time limit here
                 break
@@ -224,6 +231,28 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         self._held, self._background = {}, None
         super().close()
 
+    # ------------------------------------------------------------------ hooks for subclasses
+    # A mode that changes more than colours and the background (see ``dmcgb.modes``) is a
+    # subclass named in its ``Mode.entry_point``; it overrides these, which do nothing here.
+
+    def _start_episode(self, seed: int | None, episode: int) -> None:
+        """Called by ``reset`` after the task's reset, before the first observation.
+
+        Args:
+            seed: the reset's seed, or None when the episode sequence continues.
+            episode: k, this episode's place in the sequence since the last seeded reset.
+        """
+
+    def _after_control_step(self) -> None:
+        """Called after every control step (``action_repeat`` times per ``step``)."""
+
+    def _before_render(self) -> None:
+        """Called before every rendered frame."""
+
+    def _episode_info(self) -> dict[str, Any]:
+        """Entries added to every ``info``."""
+        return {}
+
     # ------------------------------------------------------------------ internals
 
     @property
@@ -238,6 +267,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._video_index is not None:
             info["video_index"] = self._video_index
             info["video_frame"] = self._background_frame
+        info.update(self._episode_info())
         return info
 
     def video_index(self, episode: int) -> int:
@@ -306,6 +336,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _render(self, size: int) -> np.ndarray:
         camera = self._camera(size)
+        self._before_render()
         self._scene.upload()
         frame = camera.render()  # a view of the camera's buffer
         if self._videos:

@@ -6,9 +6,15 @@ implements it and with which fixed arguments. The numbers are the benchmark's (H
 of the video modes, the HSV window of its chroma key, and the episode length.
 
 Every id, the README's mode table and the tests are derived from ``MODES``. To add a mode,
-add one ``Mode`` here (and, if it needs its own env class, name it in ``entry_point``); a mode
-with an argument can also be registered at fixed values as separate modes whose ``kwargs``
-hold the value (e.g. ``Mode("distractingcs0.1", ..., kwargs={"intensity": 0.1})``).
+add one ``Mode`` here; if it needs more than colours and a video background, give it its own
+env class (a ``DMCGBEnv`` subclass in its own module, overriding the episode hooks) and name it
+in ``entry_point``. A mode with an argument can also be registered at fixed values, as modes
+whose ``kwargs`` hold the value, and a mode can be limited to some domains. For example::
+
+    Mode("distractingcs", "distracting_cs", "...", data="davis", domains=DCS_DOMAINS,
+         entry_point="dmcgb.distracting.env:DistractingEnv")  # intensity=... at make
+    Mode("distractingcs0.1", "distracting_cs", "...", data="davis", domains=DCS_DOMAINS,
+         entry_point="dmcgb.distracting.env:DistractingEnv", kwargs={"intensity": 0.1})
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ class Mode:
         data: the ``dmcgb.data`` group the mode needs (fetched on first use), or None.
         entry_point: ``"module:Class"`` of the env that implements the mode.
         kwargs: fixed constructor arguments of this mode's ids (e.g. an intensity).
+        domains: the dm_control domains that have this mode; None: every task.
     """
 
     name: str
@@ -77,6 +84,11 @@ class Mode:
     data: str | None = None
     entry_point: str = "dmcgb.env:DMCGBEnv"
     kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    domains: tuple[str, ...] | None = None
+
+    def has_domain(self, domain: str) -> bool:
+        """Whether tasks of the dm_control ``domain`` have this mode."""
+        return self.domains is None or domain in self.domains
 
     @property
     def videos(self) -> int:

@@ -54,8 +54,9 @@ def _entries() -> list[tuple[str, str, dict]]:
     """(id, entry point, constructor kwargs) of every id, DMControl-GB first."""
     entries = [
         (env_id(task, mode.name), mode.entry_point, {"task": task, "mode": mode.name, **mode.kwargs})
-        for task in TASKS
+        for task, spec in TASKS.items()
         for mode in MODES.values()
+        if mode.has_domain(spec.domain)
     ]
     entries += [
         (env_id(name, variant), "dmcgb.robot.env:RobotEnv", {"task": task, "variant": variant})
@@ -105,10 +106,15 @@ def register_envs() -> None:
 def readme_tables() -> str:
     """The README's tables of ids and modes (Markdown), written from the registries."""
     dmc = ", ".join(f"`{name}`" for name in TASKS)
+
+    def mode_cell(mode) -> str:
+        only = f" (domains {', '.join(mode.domains)} only)" if mode.domains is not None else ""
+        return f"`{mode.name}`{only}"
+
     lines = [
         "| tasks | modes / variants |",
         "| --- | --- |",
-        f"| {dmc} | {', '.join(f'`{m}`' for m in MODES)} |",
+        f"| {dmc} | {', '.join(mode_cell(m) for m in MODES.values())} |",
         f"| {', '.join(f'`{name}`' for name in ROBOT_TASKS)} | "
         f"{', '.join(f'`{v}`' for v in ROBOT_VARIANTS)} |",
         "",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import dmcgb
+from dmcgb.env import DMCGBEnv
 from dmcgb.errors import UnknownTask
 from dmcgb.modes import EPISODE_LENGTH, IMAGE_SIZE
 from dmcgb.scene import COLOR_KEYS
@@ -72,23 +75,66 @@ def test_every_id_is_registered_from_the_registries():
         assert gym.spec(dmcgb.env_id("WalkerWalk", mode.name)).entry_point == mode.entry_point
 
 
-def test_a_mode_with_a_fixed_argument_registers_as_data(monkeypatch):
-    """How a mode such as distractingcs0.1 is added: one Mode with an entry point and kwargs."""
+class CountingEnv(DMCGBEnv):
+    """A mode's own env class, as a new mode (e.g. distractingcs) would add one."""
+
+    def __init__(self, task: str, mode: str, strength: float, **kwargs) -> None:
+        super().__init__(task, mode, **kwargs)
+        self.strength = strength
+        self.calls: list[tuple] = []
+
+    def _start_episode(self, seed, episode):
+        self.calls.append(("start", seed, episode))
+
+    def _after_control_step(self):
+        self.calls.append(("control",))
+
+    def _before_render(self):
+        self.calls.append(("render",))
+
+    def _episode_info(self):
+        return {"strength": self.strength}
+
+
+def test_a_new_mode_is_data_plus_its_own_env_class(monkeypatch):
+    """How distractingcs and its fixed intensities are added: Modes naming their env class,
+    fixed arguments and domains; ids, parsing and the README tables follow."""
     from dmcgb import modes, registration
 
-    extra = modes.Mode(
-        "testmode0.25", "train", "a test", entry_point="dmcgb.env:DMCGBEnv", kwargs={"image_size": 32}
+    entry = f"{__name__}:CountingEnv"
+    free = modes.Mode("counting", "train", "a test mode", entry_point=entry, domains=("cartpole",))
+    fixed = dataclasses.replace(free, name="counting0.25", kwargs={"strength": 0.25})
+    for mode in (free, fixed):
+        monkeypatch.setitem(modes.MODES, mode.name, mode)
+    ids = registration.all_env_ids()
+    cartpole = [t for t, spec in dmcgb.TASKS.items() if spec.domain == "cartpole"]
+    assert {i for i in ids if "-counting" in i} == {
+        f"dmcgb/{t}-{m}-v0" for t in cartpole for m in ("counting", "counting0.25")
+    }
+    assert registration.parse_env_id("dmcgb/CartpoleSwingup-counting0.25-v0") == (
+        "CartpoleSwingup", "counting0.25"
     )
-    monkeypatch.setitem(modes.MODES, extra.name, extra)
-    id_ = "dmcgb/CartpoleSwingup-testmode0.25-v0"
-    assert id_ in registration.all_env_ids()
-    assert registration.parse_env_id(id_) == ("CartpoleSwingup", "testmode0.25")
+    with pytest.raises(UnknownTask):
+        registration.parse_env_id("dmcgb/WalkerWalk-counting0.25-v0")
+    assert "`counting0.25` (domains cartpole only)" in registration.readme_tables()
     registration.register_envs()
     try:
-        assert gym.spec(id_).kwargs == {"task": "CartpoleSwingup", "mode": "testmode0.25", "image_size": 32}
-        assert "testmode0.25" in registration.readme_tables()
+        env = gym.make("dmcgb/CartpoleSwingup-counting0.25-v0", action_repeat=3, image_size=16)
+        inner = env.unwrapped
+        assert isinstance(inner, CountingEnv) and inner.strength == 0.25
+        _, info = env.reset(seed=5, options={"episode": 4})
+        assert info == {"strength": 0.25}
+        env.step(np.zeros(1, np.float32))
+        assert inner.calls == [("start", 5, 4), ("render",)] + [("control",)] * 3 + [("render",)]
+        env.close()
+        other = gym.make("dmcgb/CartpoleBalance-counting-v0", strength=2.0, image_size=16)
+        assert other.unwrapped.strength == 2.0
+        other.close()
+        with pytest.raises(UnknownTask, match="defined for the domains"):
+            CountingEnv("WalkerWalk", "counting", strength=1.0)
     finally:
-        gym.registry.pop(id_, None)
+        for id_ in [i for i in ids if "-counting" in i]:
+            gym.registry.pop(id_, None)
 
 
 def test_readme_tables_are_the_registries():
