@@ -120,7 +120,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
                 textures.setdefault(texture, {})[attribute] = KEY_RGB
             self._scene.apply(textures)
         self._colors = data.load_colors(self.mode.benchmark_name) if self.mode.colors else None
-        self._videos = self.mode.videos
+        self._num_videos = self.mode.videos
 
         spec = self._dm_env.action_spec()
         self.action_space = spaces.Box(
@@ -177,7 +177,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._colors is not None:
             self._color_index = int(self._color_rng.randint(len(self._colors)))
             self._scene.apply_setting(self._colors[self._color_index])
-        if self._videos:
+        if self._num_videos:
             self._start_video()
         self._dm_env.reset()
         self._start_episode(seed, self._episode)
@@ -214,7 +214,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
-        if self._videos and self._background is None:
+        if self._num_videos and self._background is None:
             raise gym.error.ResetNeeded("call reset() before render(): it picks the background")
         return self._render(self.render_size)
 
@@ -272,7 +272,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def video_index(self, episode: int) -> int:
         """The video the ``episode``-th episode after seeding shows (the benchmark's order)."""
-        return (episode + 1) % self._videos
+        return (episode + 1) % self._num_videos
 
     def _start_video(self) -> None:
         self._video_index = self.video_index(self._episode)
@@ -339,7 +339,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         self._before_render()
         self._scene.upload()
         frame = camera.render()  # a view of the camera's buffer
-        if self._videos:
+        if self._num_videos:
             return chroma_key(frame, self._background_image(size))
         return frame.copy()
 
