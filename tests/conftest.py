@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -49,7 +50,23 @@ def env_data_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) ->
         target = root / "video_easy" / f"video{missing}.mp4"
         if not target.exists():
             target.symlink_to(shared_data / "video_easy" / f"video{stand_in}.mp4")
+    _davis_stand_in(root)
     return root
+
+
+def _davis_stand_in(root: Path) -> None:
+    """Generated DAVIS sequences where the cache keeps the extracted archive, so that the
+    distractingcs ids run offline (no test looks at DAVIS's own pixels through it)."""
+    from dmcgb.data import ASSETS
+    from dmcgb.data.archive import MARKER
+    from dmcgb.distracting import TRAIN_VIDEOS
+    from tests.dmcgb.davis_layout import write_davis
+
+    asset = ASSETS["davis"]
+    dest = root / asset.extract_dir
+    write_davis(dest, train=TRAIN_VIDEOS, frames=3)
+    marker = {"archive": "generated stand-in", "digest": asset.digest}
+    (dest / MARKER).write_text(json.dumps(marker) + "\n")
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ places365-val|places365-train|davis|<asset>...``, ``list``, ``verify``; options 
 ``--data-dir DIR``. Also installed as ``dmcgb-data``.
 
 Contents:
-    data_dir, ASSETS, GROUPS, Asset, VIDEO_COUNTS, video_asset, ensure, fetch, load_colors,
-    places365_dir, davis_dir, status, verify, main.
+    data_dir, ASSETS, GROUPS, Asset, VIDEO_COUNTS, video_asset, ensure, verified,
+    fetch_command_for, fetch, load_colors, places365_dir, davis_dir, status, verify, main.
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ from dmcgb.data.store import (
     davis_dir,
     ensure,
     fetch,
+    fetch_command_for,
     load_colors,
     places365_dir,
     status,
+    verified,
     verify,
 )
 
@@ -46,6 +48,8 @@ __all__ = [
     "VIDEO_COUNTS",
     "video_asset",
     "ensure",
+    "verified",
+    "fetch_command_for",
     "fetch",
     "load_colors",
     "places365_dir",

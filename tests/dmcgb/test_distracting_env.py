@@ -20,9 +20,9 @@ from dmcgb import data
 from dmcgb.data import download
 from dmcgb.distracting import INTENSITIES, TRAIN_VIDEOS
 from dmcgb.distracting import background as bg
+from dmcgb.distracting.env import DistractingEnv
 from dmcgb.env import DMCGBEnv
 from dmcgb.errors import OfflineError, UnknownTask
-from dmcgb.wrappers import ActionRepeat
 from tests.conftest import SEED
 from tests.dmcgb.davis_layout import write_davis, zip_folder
 from tests.dmcgb.http_server import FileServer
@@ -94,13 +94,15 @@ def test_intensity_argument(davis):
     assert env.unwrapped.intensity == 0.15
     env.close()
     with pytest.raises(ValueError, match="has intensity 0.1, but intensity=0.2"):
-        DMCGBEnv("WalkerWalk", "distractingcs0.1", intensity=0.2)
+        DistractingEnv("WalkerWalk", "distractingcs0.1", intensity=0.2)
     with pytest.raises(ValueError, match="expected a distracting_cs intensity"):
-        DMCGBEnv("WalkerWalk", "distractingcs", intensity=0.35)
-    with pytest.raises(ValueError, match="distractingcs modes only"):
+        DistractingEnv("WalkerWalk", "distractingcs", intensity=0.35)
+    with pytest.raises(TypeError, match="intensity"):
         DMCGBEnv("WalkerWalk", "videohard", intensity=0.1)
-    with pytest.raises(UnknownTask, match="modes support the tasks .*'WalkerWalk'"):
-        DMCGBEnv("HopperHop", "distractingcs0.1")
+    with pytest.raises(ValueError, match="expected a distractingcs mode"):
+        DistractingEnv("WalkerWalk", "videohard", intensity=0.1)
+    with pytest.raises(UnknownTask, match="defined for the domains .*not for 'HopperHop'"):
+        DistractingEnv("HopperHop", "distractingcs0.1")
 
 
 def test_env_checker(davis):
@@ -181,7 +183,7 @@ def test_the_video_shows_in_the_observation(tmp_path):
 
 
 def test_changes_every_second_control_step_under_action_repeat(davis):
-    env = ActionRepeat(gym.make("dmcgb/WalkerWalk-distractingcs0.2-v0", davis_dir=davis), 4)
+    env = gym.make("dmcgb/WalkerWalk-distractingcs0.2-v0", davis_dir=davis, action_repeat=4)
     _, info = env.reset(seed=SEED)
     engine = env.unwrapped._distractions
     rng = np.random.default_rng(np.random.SeedSequence(SEED, spawn_key=(0, 2)))
