@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from dmcgb.distracting.settings import DOMAINS as DISTRACTING_DOMAINS
-from dmcgb.distracting.settings import INTENSITIES
+from dmcgb.distracting import DOMAINS as DISTRACTING_DOMAINS
+from dmcgb.distracting import INTENSITIES, mode_name
 
 __all__ = [
     "Mode",
@@ -136,7 +136,7 @@ MODES: dict[str, Mode] = {
             data="video_hard",
         ),
         Mode(
-            "distractingcs",
+            mode_name(),
             "distracting_cs",
             "the Distracting Control Suite as DMControl-GB runs it: camera pose, material "
             "colours and a DAVIS video on the skybox drift every second control step, by "
@@ -147,7 +147,7 @@ MODES: dict[str, Mode] = {
         ),
         *(
             Mode(
-                f"distractingcs{intensity:g}",
+                mode_name(intensity),
                 "distracting_cs",
                 f"`distractingcs` at intensity {intensity:g}",
                 data="davis",

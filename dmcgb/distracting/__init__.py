@@ -25,7 +25,9 @@ Contents:
     settings: INTENSITIES, DOMAINS, UPDATE_PERIOD and distraction_settings(domain, intensity).
     camera, color, background: the three distractions as pure functions of seeded draws.
     Distractions (engine): drives the three on a dm_control physics for an env.
-    mode_name, parse_mode_name: the env-id spelling of the mode (``distractingcs0.1``).
+    env.DistractingEnv: the env of the distractingcs ids (``import dmcgb.distracting.env``;
+        not imported here, since ``dmcgb.modes`` imports this package).
+    mode_name: the env-id spelling of the mode (``distractingcs0.1``).
 """
 
 from __future__ import annotations
@@ -54,7 +56,6 @@ __all__ = [
     "check_intensity",
     "distraction_settings",
     "mode_name",
-    "parse_mode_name",
 ]
 
 MODE = "distractingcs"
@@ -66,20 +67,3 @@ def mode_name(intensity: float | None = None) -> str:
     if intensity is None:
         return MODE
     return f"{MODE}{check_intensity(intensity):g}"
-
-
-def parse_mode_name(name: str) -> tuple[bool, float | None]:
-    """(is it the distracting_cs mode, the intensity its name fixes or None).
-
-    ``"distractingcs"`` -> (True, None); ``"distractingcs0.1"`` -> (True, 0.1); ``"train"`` ->
-    (False, None).
-
-    Raises:
-        ValueError: ``distractingcs`` followed by something that is not an implemented intensity.
-    """
-    if not name.startswith(MODE):
-        return False, None
-    suffix = name[len(MODE) :]
-    if not suffix:
-        return True, None
-    return True, check_intensity(suffix)

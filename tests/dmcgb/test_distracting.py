@@ -14,7 +14,7 @@ import pytest
 
 from dmcgb.distracting import background as bg
 from dmcgb.distracting import camera as cam
-from dmcgb.distracting import color, mode_name, parse_mode_name
+from dmcgb.distracting import color, mode_name
 from dmcgb.distracting import settings as st
 from dmcgb.errors import MissingData
 from tests.conftest import SEED
@@ -91,11 +91,8 @@ def test_mode_names():
         "distractingcs0.5",
     ]
     assert mode_name() == "distractingcs"
-    assert parse_mode_name("distractingcs0.15") == (True, 0.15)
-    assert parse_mode_name("distractingcs") == (True, None)
-    assert parse_mode_name("videohard") == (False, None)
     with pytest.raises(ValueError, match="intensity"):
-        parse_mode_name("distractingcs0.35")
+        mode_name(0.35)
 
 
 # --- DAVIS sequence lists ----------------------------------------------------------------------
