@@ -32,7 +32,19 @@ def rollout(env, seed: int, steps: int) -> list[np.ndarray]:
     return frames
 
 
-@pytest.mark.parametrize("mode", list(dmcgb.MODES))
+def _every_mode() -> list:
+    """Every mode; six of the eight fixed distractingcs intensities are slow-only (they differ
+    from 0.1 and 0.5 only in numbers that tests/dmcgb/test_distracting.py pins)."""
+    quick = {"distractingcs0.1", "distractingcs0.5"}
+    return [
+        pytest.param(name, marks=pytest.mark.slow)
+        if mode.kwargs.get("intensity") is not None and name not in quick
+        else name
+        for name, mode in dmcgb.MODES.items()
+    ]
+
+
+@pytest.mark.parametrize("mode", _every_mode())
 @pytest.mark.parametrize("task", dmcgb.PAPER_TASKS)
 def test_paper_tasks_in_every_mode(task: str, mode: str, dmcgb_data):
     arguments = {"intensity": 0.1} if mode == "distractingcs" else {}  # its required argument
