@@ -18,9 +18,11 @@ The distractingcs rows (intensities 0.1 and 0.5) need DAVIS: cached, or ``--davi
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -159,7 +161,9 @@ def _davis_dir(option: str | None) -> str | None:
     import dmcgb
 
     if option == "synthetic":
-        return str(_synthetic_davis(Path(tempfile.mkdtemp(prefix="davis-"))))
+        folder = Path(tempfile.mkdtemp(prefix="davis-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        return str(_synthetic_davis(folder))
     if option:
         return option
     if dmcgb.data.status(["davis"])[0].state == "extracted":
