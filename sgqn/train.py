@@ -108,10 +108,12 @@ def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | N
 
     Raises:
         ConfigError: a bad flag value or run directory.
+        dmcgb.errors.UnknownTask: an unknown env id (with the closest ids).
         CheckpointError: --resume with a damaged or unsafe checkpoint.
     """
     device = _device(cfg.device)
     if not cfg.resume:
+        _check_env_ids(cfg)
         cfg = resolve(cfg, preset="paper" if device.type == "cuda" else "cpu-demo")
         run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
         check_run_dir(run_dir, resume=False)
@@ -133,8 +135,8 @@ def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | N
     return resumed, _device(resumed.device), run_dir, checkpoint
 
 
-def _check_envs(cfg: Config) -> None:
-    """Fail before any work on an unknown env or mode, or an env without pixel observations."""
+def _check_env_ids(cfg: Config) -> None:
+    """Fail at once on an unknown env id or mode (the registries only: nothing is built)."""
     import gymnasium as gym
 
     import dmcgb  # noqa: F401  (registers the ids)
@@ -145,17 +147,23 @@ def _check_envs(cfg: Config) -> None:
         parse_env_id(cfg.env)  # UnknownTask: "... did you mean ...?"
     else:
         gym.spec(cfg.env)  # gymnasium's own error with suggestions
-        try:
-            make_env(cfg.env, cfg.seed, 1, 1, cfg.image_size).close()
-        except ValueError as error:
-            raise ConfigError(
-                f"--env: {error}. sgqn learns from pixels: use a dmcgb/... id, e.g. "
-                "dmcgb/WalkerWalk-train-v0, or an env whose observations are RGB frames"
-            ) from None
     try:
         check_modes(cfg.env, cfg.eval_modes or ())
     except ValueError as error:
         raise ConfigError(str(error)) from None
+
+
+def _check_pixels(env_id: str, image_size: int) -> None:
+    """A non-dmcgb env must observe RGB frames (made once, with the GL backend chosen)."""
+    if env_id.startswith("dmcgb/"):
+        return
+    try:
+        make_env(env_id, 0, 1, 1, image_size).close()
+    except ValueError as error:
+        raise ConfigError(
+            f"--env: {error}. sgqn learns from pixels: use a dmcgb/... id, e.g. "
+            "dmcgb/WalkerWalk-train-v0, or an env whose observations are RGB frames"
+        ) from None
 
 
 def _fetch_eval_data(cfg: Config, optional: bool, say) -> Config:
@@ -544,7 +552,7 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
     from dmcgb.rendering import ensure_gl_backend
 
     ensure_gl_backend()  # before anything imports mujoco's renderer
-    _check_envs(cfg)
+    _check_pixels(cfg.env, cfg.image_size)
     start = 0 if checkpoint is None else int(checkpoint["step"])
     if checkpoint is None:
         optional = cfg.preset == "cpu-demo" and modes_from_preset
