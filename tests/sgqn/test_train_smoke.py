@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
+
 import gymnasium as gym
 import pytest
 
+from dmcgb.errors import MissingData
 from sgqn import eval as sgqn_eval
 from sgqn import train
 from sgqn.checkpoint import load_checkpoint
@@ -153,3 +158,58 @@ def test_a_robot_run_evaluates_its_variants_with_success_rates(tmp_path):
     evaluation = sgqn_eval.main(run, episodes=1, progress=False)  # no --modes
     assert evaluation.modes == variants
     assert all(r.successes is not None for r in evaluation.results)
+
+
+def test_offline_the_cpu_demo_evaluates_what_it_has_and_says_how_to_fetch_the_rest(
+    tmp_path, monkeypatch, capfd
+):
+    monkeypatch.setenv("DMCGB_DATA_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("DMCGB_OFFLINE", "1")
+    run = tmp_path / "run"
+    cfg = tiny(preset="cpu-demo", eval_modes=None, steps=30, eval_freq=30, run_dir=str(run))
+    train.main(cfg, progress=True)
+    out, err = capfd.readouterr()
+    assert "skipping the videohard evaluation" in out
+    assert "python -m dmcgb.data fetch video_hard" in out
+    assert read_final(run).modes == ["train"]
+    assert json_file(run / "config.json")["config"]["extra"]["skipped_eval_modes"] == "videohard"
+    # the seed updates and the evaluation have their own bars under the training bar (tqdm
+    # redraws them at most once a second, so a short test sees them start)
+    assert "seed updates:   0%|          | 0/20" in err
+    assert "evaluating step 30: 0step" in err and "0/1 episodes" in err
+
+
+def test_offline_explicit_eval_modes_without_data_fail_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("DMCGB_DATA_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("DMCGB_OFFLINE", "1")
+    run = tmp_path / "run"
+    cfg = tiny(preset="cpu-demo", eval_modes=("train", "videohard"), steps=30, run_dir=str(run))
+    with pytest.raises(MissingData, match="python -m dmcgb.data fetch video_hard"):
+        train.main(cfg, progress=False)
+    assert not run.exists()
+
+
+def test_the_eval_data_is_fetched_before_training_from_a_mirror(
+    tmp_path, monkeypatch, shared_data, capfd
+):
+    """What the README's main command does on a fresh machine, against a local mirror."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(shared_data))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("DMCGB_DATA_DIR", str(tmp_path / "cache"))
+        monkeypatch.setenv("DMCGB_MIRROR", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.delenv("DMCGB_OFFLINE", raising=False)
+        run = tmp_path / "run"
+        cfg = tiny(eval_modes=("videohard",), steps=25, eval_freq=25, run_dir=str(run))
+        train.main(cfg, progress=False)
+    finally:
+        server.shutdown()
+        thread.join()
+    out, _ = capfd.readouterr()
+    megabytes = sum(p.stat().st_size for p in (shared_data / "video_hard").glob("*.mp4")) / 1e6
+    assert f"fetching the videohard data (video_hard: 100 files, {megabytes:.0f} MB)" in out
+    assert len(list((tmp_path / "cache" / "video_hard").glob("*.mp4"))) == 100
+    assert read_final(run).modes == ["videohard"]
