@@ -251,7 +251,11 @@ class _ModeRun:
         self.active = starting
         self.obs = self._reset(starting)
 
-    def _reset(self, mask: np.ndarray, obs: np.ndarray | None = None) -> np.ndarray:
+    def _reset(
+        self, mask: np.ndarray, obs: np.ndarray | None = None, idle: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Start the next episodes in the ``mask`` slots; ``idle`` slots (done, with no
+        episode left) get a throwaway reset, since a vector env steps every slot."""
         seeds: list[int | None] = [None] * self.slots
         indices = [0] * self.slots
         for j in np.flatnonzero(mask):
@@ -263,14 +267,15 @@ class _ModeRun:
             reset_obs, info = self.env.reset(seed=seeds[0], options={"episode": indices[0]})
             self._note_reset(info, mask)
             return reset_obs[None]
+        every = mask if idle is None else mask | idle
         reset_obs, info = self.env.reset(
-            seed=seeds, options={"reset_mask": mask, "episodes": indices}
+            seed=seeds, options={"reset_mask": every, "episodes": indices}
         )
         self._note_reset(info, mask)
         if obs is None:
             return reset_obs
         obs = obs.copy()
-        obs[mask] = reset_obs[mask]
+        obs[every] = reset_obs[every]
         return obs
 
     def _note_reset(self, info: dict[str, Any], mask: np.ndarray) -> None:
@@ -314,9 +319,10 @@ class _ModeRun:
             self.totals[j] = 0.0
         remaining = self.episodes - self.next_episode
         restart = done & (np.cumsum(done) <= remaining)
+        idle = done & ~restart
         self.active = self.active & ~done | restart
-        if restart.any():
-            self.obs = self._reset(restart, self.obs)
+        if restart.any() or (self.vector and idle.any() and self.active.any()):
+            self.obs = self._reset(restart, self.obs, idle if self.vector else None)
         return int(done.sum())
 
     def result(self) -> Episodes:
