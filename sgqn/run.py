@@ -1,7 +1,8 @@
-"""A run directory: where it is, whether it can be used, and its record (``config.json``).
+"""A run before its training loop: the config, device and directory it gets, the data it
+needs, what it prints at start, and its record (``config.json``).
 
-Everything here runs before any env, network or data is set up, so that a bad ``--run-dir``
-fails in a second with a message, not after minutes of set-up.
+:func:`prepare` runs before any env, network or data is set up, so that a bad flag, env id,
+mode or ``--run-dir`` fails in a second with a message, not after minutes of set-up.
 
 ``config.json`` holds the resolved config, the preset and every value that differs from the
 paper's, the device and thread count, package versions, the git revision, the command line
@@ -10,6 +11,7 @@ and the start time; a resumed run appends to its ``resumed`` list.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -20,12 +22,25 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sgqn.checkpoint import CHECKPOINT_NAME, config_to_dict
-from sgqn.config import Config, ConfigError, paper_differences
+import torch
+
+from sgqn.checkpoint import CHECKPOINT_NAME, config_from_dict, config_to_dict, load_checkpoint
+from sgqn.config import Config, ConfigError, paper_differences, resolve
+from sgqn.envs import make_env
+from sgqn.evaluation import check_modes, data_groups, eval_env_ids
 from sgqn.files import atomic_path
+from sgqn.results import FINAL_NAME
 
 __all__ = [
     "RECORD_NAME",
+    "prepare",
+    "resolve_device",
+    "default_threads",
+    "check_env_ids",
+    "check_pixels",
+    "fetch_eval_data",
+    "announce",
+    "forget_after",
     "default_run_dir",
     "check_run_dir",
     "run_record",
@@ -35,6 +50,157 @@ __all__ = [
 
 RECORD_NAME = "config.json"
 _REPO = Path(__file__).resolve().parents[1]
+PROG = "python -m sgqn.train"
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``--device``, or CUDA when torch sees a GPU, else the CPU."""
+    device = (
+        torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"--device {name} asked for CUDA, but torch sees no GPU; pass --device cpu"
+        )
+    return device
+
+
+def default_threads() -> int:
+    """torch threads for a CPU run: the cores minus one (rendering needs one), at least 1."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | None]:
+    """Resolve the config, the device and the run dir (and for --resume, load the checkpoint).
+
+    Nothing is created or set up: this fails in a second on a bad flag or run directory.
+
+    Raises:
+        ConfigError: a bad flag value or run directory.
+        dmcgb.errors.UnknownTask: an unknown env id (with the closest ids).
+        CheckpointError: --resume with a damaged or unsafe checkpoint.
+    """
+    device = resolve_device(cfg.device)
+    if not cfg.resume:
+        check_env_ids(cfg)
+        cfg = resolve(cfg, preset="paper" if device.type == "cuda" else "cpu-demo")
+        run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
+        check_run_dir(run_dir, resume=False)
+        return dataclasses.replace(cfg, run_dir=str(run_dir)), device, run_dir, None
+    if not cfg.run_dir:
+        raise ConfigError("--resume needs --run-dir DIR, the run to continue")
+    run_dir = Path(cfg.run_dir)
+    check_run_dir(run_dir, resume=True)
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    saved = config_from_dict(checkpoint["config"])
+    # The saved config wins; only the run length, the device and the threads may change.
+    overrides: dict[str, Any] = {"resume": True, "run_dir": str(run_dir)}
+    for name in ("device", "threads"):
+        if getattr(cfg, name) is not None:
+            overrides[name] = getattr(cfg, name)
+    if cfg.steps is not None or cfg.frames is not None:
+        overrides.update(steps=cfg.steps, frames=cfg.frames)
+    resumed = resolve(dataclasses.replace(saved, **overrides))
+    return resumed, resolve_device(resumed.device), run_dir, checkpoint
+
+
+def check_env_ids(cfg: Config) -> None:
+    """Fail at once on an unknown env id or mode (the registries only: nothing is built)."""
+    import gymnasium as gym
+
+    import dmcgb  # noqa: F401  (registers the ids)
+
+    if cfg.env.startswith("dmcgb/"):
+        from dmcgb.registration import parse_env_id
+
+        parse_env_id(cfg.env)  # UnknownTask: "... did you mean ...?"
+    else:
+        gym.spec(cfg.env)  # gymnasium's own error with suggestions
+    try:
+        check_modes(cfg.env, cfg.eval_modes or ())
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def check_pixels(env_id: str, image_size: int) -> None:
+    """A non-dmcgb env must observe RGB frames (made once, with the GL backend chosen)."""
+    if env_id.startswith("dmcgb/"):
+        return
+    try:
+        make_env(env_id, 0, 1, 1, image_size).close()
+    except ValueError as error:
+        raise ConfigError(
+            f"--env: {error}. sgqn learns from pixels: use a dmcgb/... id, e.g. "
+            "dmcgb/WalkerWalk-train-v0, or an env whose observations are RGB frames"
+        ) from None
+
+
+def fetch_eval_data(cfg: Config, optional: bool, say) -> Config:
+    """Fetch the data of the eval modes now (not at the first evaluation).
+
+    With ``optional`` (the cpu-demo's own choice of modes), a mode whose data cannot be had
+    offline is dropped with a message saying how to get it; otherwise the error propagates.
+    """
+    from dmcgb import data
+    from dmcgb.errors import MissingData
+
+    kept = []
+    for mode, env_id in eval_env_ids(cfg.env, cfg.eval_modes).items():
+        groups = data_groups(env_id)
+        missing = [s for s in data.status(groups) if s.state != "cached"]
+        if missing:
+            size = sum(data.ASSETS[s.name].size or 0 for s in missing) / 1e6
+            say(
+                f"fetching the {mode} data ({', '.join(groups)}: {len(missing)} files, "
+                f"{size:.0f} MB) into {data.data_dir()} (set DMCGB_DATA_DIR to use another "
+                "cache, DMCGB_MIRROR to fetch from a mirror)"
+            )
+            try:
+                data.fetch(groups)
+            except MissingData as error:
+                if not optional:
+                    raise
+                say(
+                    f"skipping the {mode} evaluation: its data is not available ({error}). Fetch "
+                    f"it with `python -m dmcgb.data fetch {' '.join(groups)}` and start a new run "
+                    "to evaluate it."
+                )
+                continue
+        kept.append(mode)
+    if tuple(kept) == cfg.eval_modes:
+        return cfg
+    skipped = [m for m in cfg.eval_modes if m not in kept]
+    extra = {**cfg.extra, "skipped_eval_modes": " ".join(skipped)}
+    return dataclasses.replace(cfg, eval_modes=tuple(kept), extra=extra)
+
+
+def announce(cfg: Config, device: torch.device, run_dir: Path, resumed_at: int | None) -> None:
+    """Print where the run goes and every value that differs from the paper's protocol."""
+    threads = torch.get_num_threads()
+    what = f"resuming at step {resumed_at}" if resumed_at is not None else "new run"
+    print(
+        f"sgqn.train: {what} in {run_dir} | {cfg.env} {cfg.algo} seed {cfg.seed} | device "
+        f"{device} | {threads} torch thread{'s' * (threads > 1)} | preset {cfg.preset}",
+        flush=True,
+    )
+    differences = paper_differences(cfg)
+    if differences:
+        listed = ", ".join(f"{k} {v!r} (paper {p!r})" for k, (v, p) in differences.items())
+        print(f"sgqn.train: differs from the paper's protocol: {listed}", flush=True)
+    else:
+        print("sgqn.train: the paper's protocol (no value differs)", flush=True)
+    if cfg.extra.get("skipped_eval_modes"):
+        print(f"sgqn.train: not evaluated (no data): {cfg.extra['skipped_eval_modes']}", flush=True)
+
+
+def forget_after(run_dir: Path, step: int, total: int) -> None:
+    """On resume: drop results written after the checkpoint (they are redone), and
+    ``results.json`` if the run is extended (it is no longer finished)."""
+    for path in (run_dir / "evals").glob("step*.json"):
+        if int(path.stem[4:]) > step:
+            path.unlink()
+    if total > step:
+        (run_dir / FINAL_NAME).unlink(missing_ok=True)
 
 
 def default_run_dir(cfg: Config) -> Path:

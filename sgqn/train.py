@@ -21,7 +21,6 @@ from its seed and actions), redoes an evaluation the stop interrupted, and a lar
 from __future__ import annotations
 
 import dataclasses
-import os
 import random
 import sys
 import time
@@ -34,18 +33,14 @@ import torch
 from sgqn.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
-    config_from_dict,
-    load_checkpoint,
     save_checkpoint,
     set_rng_state,
 )
-from sgqn.config import PRESET_FIELDS, PRESETS, Config, ConfigError, paper_differences, resolve
+from sgqn.config import PRESET_FIELDS, PRESETS, Config, ConfigError
 from sgqn.envs import make_env, to_chw
 from sgqn.evaluation import (
     TRAIN,
     EvalEnvs,
-    check_modes,
-    data_groups,
     default_workers,
     episode_seed,
     eval_env_ids,
@@ -53,26 +48,29 @@ from sgqn.evaluation import (
     write_saliency_figure,
 )
 from sgqn.results import (
-    FINAL_NAME,
     evaluation_path,
     format_table,
+    is_finished,
     read_evaluation,
     read_evaluations,
     write_evaluation,
 )
 from sgqn.run import (
+    PROG,
     RECORD_NAME,
-    check_run_dir,
-    default_run_dir,
+    announce,
+    check_pixels,
+    default_threads,
+    fetch_eval_data,
+    forget_after,
+    prepare,
     record_resume,
     run_record,
     write_json,
 )
 from sgqn.stopping import GracefulStop, Stopped, exit_code
 
-__all__ = ["main", "cli", "parse_args", "ConfigError", "seed_everything", "prepare"]
-
-PROG = "python -m sgqn.train"
+__all__ = ["main", "cli", "parse_args", "Trainer", "ConfigError", "seed_everything"]
 
 
 def seed_everything(seed: int) -> None:
@@ -80,129 +78,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-# --- before any set-up: config, device, run directory ---------------------------------------
-
-
-def _device(name: str | None) -> torch.device:
-    device = (
-        torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    )
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            f"--device {name} asked for CUDA, but torch sees no GPU; pass --device cpu"
-        )
-    return device
-
-
-def default_threads() -> int:
-    """torch threads for a CPU run: the cores minus one (rendering needs one), at least 1."""
-    return max(1, (os.cpu_count() or 1) - 1)
-
-
-def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | None]:
-    """Resolve the config, the device and the run dir (and for --resume, load the checkpoint).
-
-    Nothing is created or set up: this fails in a second on a bad flag or run directory.
-
-    Raises:
-        ConfigError: a bad flag value or run directory.
-        dmcgb.errors.UnknownTask: an unknown env id (with the closest ids).
-        CheckpointError: --resume with a damaged or unsafe checkpoint.
-    """
-    device = _device(cfg.device)
-    if not cfg.resume:
-        _check_env_ids(cfg)
-        cfg = resolve(cfg, preset="paper" if device.type == "cuda" else "cpu-demo")
-        run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
-        check_run_dir(run_dir, resume=False)
-        return dataclasses.replace(cfg, run_dir=str(run_dir)), device, run_dir, None
-    if not cfg.run_dir:
-        raise ConfigError("--resume needs --run-dir DIR, the run to continue")
-    run_dir = Path(cfg.run_dir)
-    check_run_dir(run_dir, resume=True)
-    checkpoint = load_checkpoint(run_dir / CHECKPOINT_NAME)
-    saved = config_from_dict(checkpoint["config"])
-    # The saved config wins; only the run length, the device and the threads may change.
-    overrides: dict[str, Any] = {"resume": True, "run_dir": str(run_dir)}
-    for name in ("device", "threads"):
-        if getattr(cfg, name) is not None:
-            overrides[name] = getattr(cfg, name)
-    if cfg.steps is not None or cfg.frames is not None:
-        overrides.update(steps=cfg.steps, frames=cfg.frames)
-    resumed = resolve(dataclasses.replace(saved, **overrides))
-    return resumed, _device(resumed.device), run_dir, checkpoint
-
-
-def _check_env_ids(cfg: Config) -> None:
-    """Fail at once on an unknown env id or mode (the registries only: nothing is built)."""
-    import gymnasium as gym
-
-    import dmcgb  # noqa: F401  (registers the ids)
-
-    if cfg.env.startswith("dmcgb/"):
-        from dmcgb.registration import parse_env_id
-
-        parse_env_id(cfg.env)  # UnknownTask: "... did you mean ...?"
-    else:
-        gym.spec(cfg.env)  # gymnasium's own error with suggestions
-    try:
-        check_modes(cfg.env, cfg.eval_modes or ())
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-
-
-def _check_pixels(env_id: str, image_size: int) -> None:
-    """A non-dmcgb env must observe RGB frames (made once, with the GL backend chosen)."""
-    if env_id.startswith("dmcgb/"):
-        return
-    try:
-        make_env(env_id, 0, 1, 1, image_size).close()
-    except ValueError as error:
-        raise ConfigError(
-            f"--env: {error}. sgqn learns from pixels: use a dmcgb/... id, e.g. "
-            "dmcgb/WalkerWalk-train-v0, or an env whose observations are RGB frames"
-        ) from None
-
-
-def _fetch_eval_data(cfg: Config, optional: bool, say) -> Config:
-    """Fetch the data of the eval modes now (not at the first evaluation).
-
-    With ``optional`` (the cpu-demo's own choice of modes), a mode whose data cannot be had
-    offline is dropped with a message saying how to get it; otherwise the error propagates.
-    """
-    from dmcgb import data
-    from dmcgb.errors import MissingData
-
-    kept = []
-    for mode, env_id in eval_env_ids(cfg.env, cfg.eval_modes).items():
-        groups = data_groups(env_id)
-        missing = [s for s in data.status(groups) if s.state != "cached"]
-        if missing:
-            size = sum(data.ASSETS[s.name].size or 0 for s in missing) / 1e6
-            say(
-                f"fetching the {mode} data ({', '.join(groups)}: {len(missing)} files, "
-                f"{size:.0f} MB) into {data.data_dir()} (set DMCGB_DATA_DIR to use another "
-                "cache, DMCGB_MIRROR to fetch from a mirror)"
-            )
-            try:
-                data.fetch(groups)
-            except MissingData as error:
-                if not optional:
-                    raise
-                say(
-                    f"skipping the {mode} evaluation: its data is not available ({error}). Fetch "
-                    f"it with `python -m dmcgb.data fetch {' '.join(groups)}` and start a new run "
-                    "to evaluate it."
-                )
-                continue
-        kept.append(mode)
-    if tuple(kept) == cfg.eval_modes:
-        return cfg
-    skipped = [m for m in cfg.eval_modes if m not in kept]
-    extra = {**cfg.extra, "skipped_eval_modes": " ".join(skipped)}
-    return dataclasses.replace(cfg, eval_modes=tuple(kept), extra=extra)
 
 
 # --- the training loop -------------------------------------------------------------------
@@ -268,7 +143,7 @@ class Trainer:
         seed_everything(cfg.seed)
         self.env = make_env(cfg.env, cfg.seed, cfg.frame_stack, cfg.action_repeat, cfg.image_size)
         self.eval_envs: EvalEnvs | None = None
-        self.overlay = None
+        self.overlay, self.logger = None, None
         try:
             workers = min(eval_workers or default_workers(len(cfg.eval_modes)), cfg.eval_episodes)
             self.eval_envs = EvalEnvs(
@@ -280,24 +155,24 @@ class Trainer:
                 self.cfg = cfg = dataclasses.replace(
                     cfg, extra={**cfg.extra, "overlay": self.overlay.description}
                 )
+            obs_shape = (3 * cfg.frame_stack, cfg.image_size, cfg.image_size)
+            self.action_space = self.env.action_space
+            self.agent = SGSAC(obs_shape, self.action_space.shape, cfg, device, self.overlay)
+            self.replay = ReplayBuffer(
+                cfg.replay_capacity or self.total, (3, cfg.image_size, cfg.image_size),
+                self.action_space.shape[0], cfg.frame_stack, device,
+            )  # fmt: skip
+            run_dir.mkdir(parents=True, exist_ok=True)
+            self.logger = Logger(run_dir, self.total, start_step=start_step, progress=progress)
         except BaseException:
             self.close()
             raise
-        run_dir.mkdir(parents=True, exist_ok=True)
-        obs_shape = (3 * cfg.frame_stack, cfg.image_size, cfg.image_size)
-        self.action_space = self.env.action_space
-        self.agent = SGSAC(obs_shape, self.action_space.shape, cfg, device, overlay=self.overlay)
-        self.replay = ReplayBuffer(
-            cfg.replay_capacity or self.total, (3, cfg.image_size, cfg.image_size),
-            self.action_space.shape[0], cfg.frame_stack, device,
-        )  # fmt: skip
         self.explore_rng = np.random.default_rng([cfg.seed, 3])
         self.metrics = _MetricMeans()
         self.step, self.episodes_done, self.updates = 0, 0, 0
         self.episode: _Episode | None = None  # None between episodes
         self.obs: np.ndarray | None = None  # (3k, H, W) uint8, the open episode's observation
         self.action: np.ndarray | None = None  # chosen for self.step, not yet taken
-        self.logger = Logger(run_dir, self.total, start_step=start_step, progress=progress)
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -481,7 +356,7 @@ class Trainer:
             self.obs = saved["obs"].numpy()
 
     def close(self) -> None:
-        if getattr(self, "logger", None) is not None:
+        if self.logger is not None:
             self.logger.close()
         if self.overlay is not None:
             self.overlay.close()
@@ -498,35 +373,6 @@ def _build_overlay(cfg: Config, device: torch.device):
 
 
 # --- entry points --------------------------------------------------------------------------
-
-
-def _announce(cfg: Config, device: torch.device, run_dir: Path, resumed_at: int | None) -> None:
-    """Print where the run goes and every value that differs from the paper's protocol."""
-    threads = torch.get_num_threads()
-    what = f"resuming at step {resumed_at}" if resumed_at is not None else "new run"
-    print(
-        f"sgqn.train: {what} in {run_dir} | {cfg.env} {cfg.algo} seed {cfg.seed} | device "
-        f"{device} | {threads} torch thread{'s' * (threads > 1)} | preset {cfg.preset}",
-        flush=True,
-    )
-    differences = paper_differences(cfg)
-    if differences:
-        listed = ", ".join(f"{k} {v!r} (paper {p!r})" for k, (v, p) in differences.items())
-        print(f"sgqn.train: differs from the paper's protocol: {listed}", flush=True)
-    else:
-        print("sgqn.train: the paper's protocol (no value differs)", flush=True)
-    if cfg.extra.get("skipped_eval_modes"):
-        print(f"sgqn.train: not evaluated (no data): {cfg.extra['skipped_eval_modes']}", flush=True)
-
-
-def _forget_after(run_dir: Path, step: int, total: int) -> None:
-    """On resume: drop results written after the checkpoint (they are redone), and
-    ``results.json`` if the run is extended (it is no longer finished)."""
-    for path in (run_dir / "evals").glob("step*.json"):
-        if int(path.stem[4:]) > step:
-            path.unlink()
-    if total > step:
-        (run_dir / FINAL_NAME).unlink(missing_ok=True)
 
 
 def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) -> Path:
@@ -549,19 +395,23 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
     """
     modes_from_preset = cfg.eval_modes is None and not cfg.resume
     cfg, device, run_dir, checkpoint = prepare(cfg)
+    start = 0 if checkpoint is None else int(checkpoint["step"])
+    if checkpoint is not None and start >= cfg.total_steps() and is_finished(run_dir):
+        print(f"sgqn.train: {run_dir} is finished ({start} steps); --steps extends it")
+        return run_dir
     from dmcgb.rendering import ensure_gl_backend
 
     ensure_gl_backend()  # before anything imports mujoco's renderer
-    _check_pixels(cfg.env, cfg.image_size)
-    start = 0 if checkpoint is None else int(checkpoint["step"])
+    check_pixels(cfg.env, cfg.image_size)
     if checkpoint is None:
         optional = cfg.preset == "cpu-demo" and modes_from_preset
-        cfg = _fetch_eval_data(cfg, optional, lambda m: print(f"sgqn.train: {m}", flush=True))
+        cfg = fetch_eval_data(cfg, optional, lambda m: print(f"sgqn.train: {m}", flush=True))
     else:
-        _forget_after(run_dir, start, cfg.total_steps())
+        forget_after(run_dir, start, cfg.total_steps())
     previous_threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads or default_threads())
+    announce(cfg, device, run_dir, None if checkpoint is None else start)
     try:
         trainer = Trainer(
             cfg, device, run_dir, start_step=start, progress=progress, eval_workers=eval_workers
@@ -573,10 +423,6 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
                 trainer.restore(checkpoint)
                 record = record_resume(run_dir, trainer.cfg, start)
             write_json(run_dir / RECORD_NAME, record)
-            _announce(trainer.cfg, device, run_dir, None if checkpoint is None else start)
-            if start >= trainer.total and (run_dir / FINAL_NAME).is_file():
-                print(f"sgqn.train: the run is finished ({start} of {trainer.total} steps)")
-                return run_dir
             with trainer.stop:
                 try:
                     trainer.train()

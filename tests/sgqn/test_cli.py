@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from sgqn import eval as sgqn_eval
-from sgqn import train
+from sgqn import run, train
 from sgqn.agent import SGSAC
 from sgqn.checkpoint import save_checkpoint
 from sgqn.cli import field_docs
@@ -76,7 +76,7 @@ def test_the_differences_from_the_paper_are_listed_at_start(capsys, tmp_path):
         ("train", "videohard"),
         ("train", "videoeasy", "videohard"),
     )
-    train._announce(cfg, torch.device("cpu"), tmp_path, None)
+    run.announce(cfg, torch.device("cpu"), tmp_path, None)
     out = capsys.readouterr().out
     assert "preset cpu-demo" in out
     assert "steps 250 (paper 500000)" in out and "init_steps 50 (paper 1000)" in out
