@@ -121,8 +121,18 @@ def test_sac_resumes_exactly_after_stops_and_a_crash(tmp_path, monkeypatch, dmcg
     strict=True,
     reason="needs overlay images that are a function of (seed, step) (contract 4) from algos",
 )
-def test_sgqn_resumes_exactly_after_stops_and_a_crash(tmp_path, monkeypatch, dmcgb_data):
-    _assert_same_run(*_interrupted_three_times(tmp_path, monkeypatch, "sgqn"))
+def test_sgqn_resumes_exactly_after_a_stop_mid_episode(tmp_path, monkeypatch, dmcgb_data):
+    """SG-SAC's own state (attribution head, its optimiser, the overlay images) resumes too:
+    stopped at update 30 (step 30, mid-episode, after 10 steps of overlaid updates)."""
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    train.main(tiny(algo="sgqn", steps=_STEPS, run_dir=str(straight)), progress=False)
+    with monkeypatch.context() as m:
+        _sigterm_at_update(m, 30)
+        with pytest.raises(Stopped):
+            train.main(tiny(algo="sgqn", steps=_STEPS, run_dir=str(stopped)), progress=False)
+    assert load_checkpoint(stopped / "checkpoint.pt")["step"] == 30
+    train.main(Config(run_dir=str(stopped), resume=True), progress=False)
+    _assert_same_run(straight, stopped)
 
 
 def test_extending_a_finished_run_unfinishes_it_until_the_new_end(tmp_path, dmcgb_data):
