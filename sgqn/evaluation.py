@@ -95,10 +95,10 @@ def check_modes(train_id: str, modes: Sequence[str], flag: str = "--eval-modes")
         import difflib
 
         close = difflib.get_close_matches(wrong[0], valid, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(
-            f"{flag}: {train_id.split('/')[-1].split('-')[0]} has no mode {wrong[0]!r}{hint} "
-            f"Its modes are: {', '.join(valid)}"
+            f"{flag}: {train_id.split('/')[-1].split('-')[0]} has no mode {wrong[0]!r}{hint}; "
+            f"its modes are: {', '.join(valid)}"
         )
 
 

@@ -142,7 +142,10 @@ def test_modes_are_checked_against_the_task():
     check_modes("dmcgb/RobotReach-train-v0", ["train", "test5"])
     with pytest.raises(ValueError, match="RobotReach has no mode 'videohard'.*test1"):
         check_modes("dmcgb/RobotReach-train-v0", ["train", "videohard"])
-    with pytest.raises(ValueError, match="WalkerWalk has no mode 'videohrad'; did you mean"):
+    with pytest.raises(
+        ValueError,
+        match="WalkerWalk has no mode 'videohrad' \\(did you mean 'videohard'\\?\\); its modes",
+    ):
         check_modes("dmcgb/WalkerWalk-train-v0", ["videohrad"])
 
 
