@@ -85,9 +85,7 @@ def test_color_draws_follow_a_random_state_seeded_with_the_env_seed(dmcgb_data):
         _, info = env.reset(seed=SEED if episode == 0 else None)
         index = expected.randint(100)
         assert info["color_index"] == index
-        np.testing.assert_allclose(
-            model.mat_rgba[self_id][:3], colors[index]["self_rgb"][:3], atol=1e-6
-        )
+        np.testing.assert_allclose(model.mat_rgba[self_id][:3], colors[index]["self_rgb"][:3], atol=1e-6)
         assert model.mat_rgba[self_id][3] == 1.0
     env.close()
 
@@ -110,7 +108,7 @@ def _benchmark_model(domain: str, textures: dict, self_rgb=None) -> mujoco.MjMod
         root = ET.fromstring(assets[filename])
         for name, attributes in textures.items():
             element = root.find(f"asset/texture[@name='{name}']")
-            for attribute, rgb in [] if element is None else attributes.items():
+            for attribute, rgb in ([] if element is None else attributes.items()):
                 element.set(attribute, fmt(rgb))
         material = root.find("asset/material[@name='self']")
         if material is not None and self_rgb is not None:

@@ -45,11 +45,7 @@ def test_modes_and_cameras():
     assert IMAGE_SIZE == 84 and EPISODE_LENGTH == 1000
     assert COLOR_KEYS == ("grid_rgb1", "grid_rgb2", "self_rgb", "skybox_rgb")
     assert [m.benchmark_name for m in dmcgb.MODES.values()] == [
-        "train",
-        "color_easy",
-        "color_hard",
-        "video_easy",
-        "video_hard",
+        "train", "color_easy", "color_hard", "video_easy", "video_hard"
     ]
 
 
@@ -102,7 +98,5 @@ def test_module_prefix_make_needs_no_import():
         "assert obs.shape == (84, 84, 3), obs.shape\n"
         "import sys; assert 'dmcgb' in sys.modules\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

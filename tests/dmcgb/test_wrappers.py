@@ -121,7 +121,5 @@ def test_default_async_vector_env_in_a_fresh_process(dmcgb_data):
         "assert obs.shape == (2, 84, 84, 3), obs.shape\n"
         "envs.close()\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
