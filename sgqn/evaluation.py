@@ -80,11 +80,15 @@ def task_modes(train_id: str) -> tuple[str, ...]:
     """The test distributions (or robot variants) the task of ``train_id`` exists in."""
     if not train_id.startswith("dmcgb/"):
         return ("train",)
-    from dmcgb.modes import MODES
-    from dmcgb.registration import ROBOT_TASKS, ROBOT_VARIANTS, parse_env_id
+    from dmcgb.registration import ROBOT_TASKS, ROBOT_VARIANTS, all_env_ids, env_id, parse_env_id
 
     task, _ = parse_env_id(train_id)
-    return tuple(ROBOT_VARIANTS) if task in ROBOT_TASKS else tuple(MODES)
+    if task in ROBOT_TASKS:
+        return tuple(ROBOT_VARIANTS)
+    from dmcgb.modes import MODES
+
+    registered = set(all_env_ids())
+    return tuple(mode for mode in MODES if env_id(task, mode) in registered)
 
 
 def check_modes(train_id: str, modes: Sequence[str], flag: str = "--eval-modes") -> None:
@@ -110,9 +114,7 @@ def data_groups(env_id: str) -> tuple[str, ...]:
     from dmcgb.registration import parse_env_id
 
     mode = MODES.get(parse_env_id(env_id)[1])
-    if mode is None or not (mode.videos or mode.colors):
-        return ()
-    return (mode.benchmark_name,)
+    return (mode.data,) if mode is not None and mode.data else ()
 
 
 # --- the envs ------------------------------------------------------------------------------

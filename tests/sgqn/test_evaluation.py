@@ -19,10 +19,6 @@ _IDS = {
     "train": "dmcgb/CartpoleBalance-train-v0",
     "videohard": "dmcgb/CartpoleBalance-videohard-v0",
 }
-_NEEDS_EPISODE_OPTION = pytest.mark.xfail(
-    strict=True,
-    reason="needs reset(options={'episode': k}) (contract 2) from env",
-)
 
 
 def _agent(action_dim: int) -> SGSAC:
@@ -86,7 +82,6 @@ def _benchmark_videos(env_id: str, episodes: int) -> list[int]:
         env.close()
 
 
-@_NEEDS_EPISODE_OPTION
 def test_video_episodes_show_the_benchmarks_video_sequence(dmcgb_data):
     envs = EvalEnvs({"videohard": _IDS["videohard"]}, SEED, action_repeat=_AR)
     try:

@@ -17,9 +17,6 @@ from sgqn.results import FINAL_NAME, read_evaluation, read_evaluations, read_fin
 from tests.conftest import SEED
 from tests.sgqn.runs import csv_rows, json_file, tiny
 
-_NEEDS_EPISODE_OPTION = pytest.mark.xfail(
-    strict=True, reason="needs reset(options={'episode': k}) (contract 2) from env"
-)
 _STEPS, _EVAL_FREQ, _EPISODES = 60, 30, 2
 
 
@@ -100,7 +97,6 @@ def test_the_run_directory_holds_the_record_metrics_results_and_figures(run_dir)
     assert (run_dir / "saliency" / f"step{_STEPS:08d}.png").stat().st_size > 10_000
 
 
-@_NEEDS_EPISODE_OPTION
 def test_periodic_evaluations_show_the_benchmarks_video_sequence(run_dir, dmcgb_data):
     expected = _benchmark_videos("dmcgb/CartpoleBalance-videohard-v0", _EPISODES)
     for evaluation in read_evaluations(run_dir):
@@ -131,7 +127,6 @@ def test_sgqn_eval_writes_its_own_results_file_and_figure(run_dir, evaluated, ca
     assert (run_dir / "saliency" / f"eval_step{_STEPS:08d}.png").is_file()
 
 
-@_NEEDS_EPISODE_OPTION
 def test_sgqn_eval_shows_the_benchmarks_video_sequence(evaluated, dmcgb_data):
     expected = _benchmark_videos("dmcgb/CartpoleBalance-videohard-v0", 3)
     assert list(evaluated.mode("videohard").videos) == expected
