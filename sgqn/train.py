@@ -48,6 +48,7 @@ from sgqn.evaluation import (
     write_saliency_figure,
 )
 from sgqn.results import (
+    Evaluation,
     evaluation_path,
     format_table,
     is_finished,
@@ -208,6 +209,7 @@ class Trainer:
         self.finish()
 
     def choose_action(self) -> np.ndarray:
+        """Uniform random during the seed steps, then a sample of the policy."""
         if self.step < self.cfg.init_steps:
             space = self.action_space
             return self.explore_rng.uniform(space.low, space.high).astype(np.float32)
@@ -232,12 +234,14 @@ class Trainer:
                 bar.close()
 
     def start_episode(self) -> None:
+        """Episode k starts from its own seed as the k-th of the env's episode sequence."""
         index = self.episodes_done
         seed = episode_seed(self.cfg.seed, TRAIN, index)
         obs, _ = self.env.reset(seed=seed, options={"episode": index})
         self.obs, self.episode = to_chw(obs), _Episode(index)
 
     def end_episode(self) -> None:
+        """Log the episode's row (with the mean update metrics over it)."""
         episode = self.episode
         steps = len(episode.actions)
         self.logger.log_train(
@@ -254,7 +258,8 @@ class Trainer:
         self.episodes_done += 1
         self.obs, self.episode = None, None
 
-    def evaluate(self):
+    def evaluate(self) -> Evaluation:
+        """Evaluate every mode at this step; write the results file and eval.csv."""
         cfg, step = self.cfg, self.step
         bar = self.logger.eval_progress(step, cfg.eval_episodes * len(cfg.eval_modes))
         try:
@@ -271,6 +276,7 @@ class Trainer:
         return evaluation
 
     def saliency_figure(self) -> None:
+        """The saliency figure of this step (train and video_hard frames)."""
         path = self.run_dir / "saliency" / f"step{self.step:08d}.png"
         write_saliency_figure(self.agent, self.eval_envs, self.cfg.seed, path)
 
@@ -333,7 +339,7 @@ class Trainer:
         self.updates = int(checkpoint["updates"])
         pending = checkpoint["pending_action"]
         self.action = None if pending is None else pending.numpy()
-        self.metrics.sums = dict(checkpoint["metric_sums"])
+        self.metrics.sums = {k: v.to(self.device) for k, v in checkpoint["metric_sums"].items()}
         self.metrics.counts = dict(checkpoint["metric_counts"])
         if checkpoint["open_episode"] is not None:
             self._replay_open_episode(checkpoint["open_episode"])
