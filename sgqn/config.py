@@ -61,7 +61,7 @@ class Config:
     device: str | None = None
     """torch device; default CUDA when present, else CPU."""
     threads: int | None = None
-    """torch threads on a CPU; default the cores minus one for rendering, at least 1 (on a busy 2-core machine 2 threads were 2-4x slower than 1)."""
+    """torch threads on a CPU; default the cores minus one (left to rendering), at least 1: on a shared 2-core machine 2 threads ran the training loop 2.6-5x slower than 1 (bench/sgqn_threads.py)."""
 
     # --- environment -----------------------------------------------------------------------
     frame_stack: int = 3
