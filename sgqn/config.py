@@ -1,7 +1,11 @@
 """Every hyper-parameter of an SG-SAC run, in one dataclass parsed by ``tyro``.
 
 Defaults are the paper's protocol (Bertoin et al., NeurIPS 2022, appendix tables, and the
-authors' code, which builds on the DMControl-GB SAC/SVEA code base). Tests pin them.
+authors' code, which builds on the DMControl-GB SAC/SVEA code base). Tests pin them. The
+fields a preset may set (run length, evaluation, checkpoints, batch size) default to None and
+are filled by :func:`resolve` from ``PRESETS``, so a value the user gives is never replaced;
+:func:`paper_differences` lists what a resolved config changes from the paper. The ``# ---``
+comments split the fields into the groups ``--help`` shows (``sgqn.cli``).
 """
 
 from __future__ import annotations
@@ -10,7 +14,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Config", "ALGOS", "PRESETS", "saliency_quantile_for", "apply_preset"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ALGOS",
+    "PRESETS",
+    "PRESET_FIELDS",
+    "RUN_FIELDS",
+    "resolve",
+    "paper_differences",
+    "preset_value",
+    "task_kind",
+    "saliency_quantile_for",
+]
 
 Algo = Literal["sac", "sac_consistency", "sac_ssl", "sgqn"]
 ALGOS: tuple[str, ...] = ("sac", "sac_consistency", "sac_ssl", "sgqn")
@@ -22,23 +38,30 @@ _DEFAULT_QUANTILE = 0.95
 
 @dataclass
 class Config:
-    """Configuration of an SG-SAC training run."""
+    """Configuration of an SG-SAC training run.
+
+    Fields left at None that a preset sets (``PRESET_FIELDS``: run length, evaluation,
+    checkpoints, batch size, overlay pool) take the preset's value in :func:`resolve`; any value
+    given explicitly, on the command line or in code, is kept as given.
+    """
 
     # --- run -------------------------------------------------------------------------------
     env: str = "dmcgb/WalkerWalk-train-v0"
-    """Training env id (a `dmcgb/...-train-v0` id)."""
+    """Training env id (a `dmcgb/...-train-v0` id, or any env with (H, W, 3) uint8 frames)."""
     algo: Algo = "sgqn"
     """Which agent: plain `sac`, `sac_consistency` (+L_C), `sac_ssl` (+self-supervision), or full `sgqn` (Table 2)."""
     seed: int = 1
-    """Seed of torch, numpy and the env."""
+    """Seed of torch, numpy, the training episodes and the evaluation episodes."""
     preset: Literal["paper", "cpu-demo"] | None = None
-    """`paper`: the full protocol; `cpu-demo`: a few thousand steps and a small eval, minutes on a laptop CPU. None picks `paper` on a GPU and `cpu-demo` on a CPU."""
+    """Values for the fields you do not set: `paper` (the paper's protocol) or `cpu-demo` (a few minutes on a CPU, not the paper's numbers); default `paper` on a GPU, `cpu-demo` on a CPU. Explicit flags always win."""
     run_dir: str | None = None
-    """Output folder; default runs/<env>-<algo>-s<seed>-<timestamp>."""
+    """Output folder; default runs/<task>-<algo>-s<seed>-<timestamp>. Must be new or empty (or, with --resume, hold the run)."""
     resume: bool = False
-    """Continue the run in --run-dir from its last checkpoint."""
+    """Continue the run in --run-dir from its last checkpoint (exactly where it stopped)."""
     device: str | None = None
     """torch device; default CUDA when present, else CPU."""
+    threads: int | None = None
+    """torch threads on a CPU; default the cores minus one (left to rendering), at least 1: on a shared 2-core machine 2 threads ran the training loop 2.6-5x slower than 1 (bench/sgqn_threads.py)."""
 
     # --- environment -----------------------------------------------------------------------
     frame_stack: int = 3
@@ -48,52 +71,69 @@ class Config:
     image_size: int = 84
     """Observation height and width in pixels."""
 
-    # --- schedule (agent steps unless said otherwise) ----------------------------------------
+    # --- schedule --------------------------------------------------------------------------
     steps: int | None = None
-    """Agent steps to train for; default 500_000 (= 2M frames at action repeat 4)."""
+    """Agent steps to train for; paper 500_000 (= 2M frames at action repeat 4)."""
     frames: int | None = None
     """Alternative to --steps: environment frames (control steps) to train for; steps = frames // action_repeat."""
-    init_steps: int = 1000
-    """Seed steps of uniform random actions; at this step, init_steps updates run at once."""
-    eval_freq: int = 10_000
-    """Evaluate every this many agent steps."""
-    eval_episodes: int = 30
-    """Episodes per evaluation and per mode."""
-    eval_modes: tuple[str, ...] = ("train", "videoeasy", "videohard")
-    """Test distributions evaluated during training."""
-    save_freq: int = 10_000
-    """Checkpoint every this many agent steps (atomic; the last one is kept)."""
-    saliency_freq: int = 10_000
-    """Write saliency figures every this many agent steps (0 disables)."""
+    init_steps: int | None = None
+    """Seed steps of uniform random actions; at this step, init_steps updates run at once; paper 1000."""
+    eval_freq: int | None = None
+    """Evaluate every this many agent steps; paper 10_000."""
+    eval_episodes: int | None = None
+    """Episodes per evaluation and per mode; paper 30."""
+    eval_modes: tuple[str, ...] | None = None
+    """Test distributions evaluated during training; paper `train videoeasy videohard` (robot tasks: `train test1 ... test5`)."""
+    save_freq: int | None = None
+    """Checkpoint every this many agent steps (atomic; the last one is kept); paper 10_000."""
+    saliency_freq: int | None = None
+    """Write saliency figures every this many agent steps (0 disables); paper 10_000."""
     save_video: bool = False
-    """Write one evaluation video per mode (imageio)."""
+    """Write the first evaluation episode of each mode as an mp4 (imageio)."""
 
     # --- SAC -------------------------------------------------------------------------------
-    batch_size: int = 128
+    batch_size: int | None = None
+    """Minibatch size of an update; paper 128."""
     discount: float = 0.99
+    """Discount factor gamma."""
     replay_capacity: int | None = None
     """Transitions kept; default: the whole run (steps)."""
     actor_lr: float = 1e-3
+    """Adam learning rate of the actor."""
     actor_beta: float = 0.9
+    """Adam beta1 of the actor."""
     critic_lr: float = 1e-3
+    """Adam learning rate of the critic (and the encoder)."""
     critic_beta: float = 0.9
+    """Adam beta1 of the critic."""
     init_temperature: float = 0.1
+    """Initial entropy temperature alpha."""
     alpha_lr: float = 1e-4
+    """Adam learning rate of log alpha."""
     alpha_beta: float = 0.5
+    """Adam beta1 of log alpha."""
     actor_update_freq: int = 2
+    """Update the actor and alpha every this many agent steps."""
     critic_target_update_freq: int = 2
+    """Move the target critic every this many agent steps."""
     critic_tau: float = 0.01
     """Target momentum of the two Q heads."""
     encoder_tau: float = 0.05
     """Target momentum of the shared convolutional encoder and the critic's projection (which the authors' code counts as part of the encoder)."""
     actor_log_std_min: float = -10.0
+    """Lower bound of the policy's log standard deviation."""
     actor_log_std_max: float = 2.0
+    """Upper bound of the policy's log standard deviation."""
 
     # --- networks --------------------------------------------------------------------------
     num_conv_layers: int = 11
+    """Convolutional layers of the shared encoder."""
     num_filters: int = 32
+    """Filters per convolutional layer."""
     projection_dim: int = 100
+    """Width of the projection (linear + LayerNorm) after the encoder."""
     hidden_dim: int = 1024
+    """Hidden units of the actor and critic heads."""
 
     # --- augmentation ----------------------------------------------------------------------
     shift_pad: int = 4
@@ -105,24 +145,24 @@ class Config:
     consistency_weight: float = 0.5
     """Weight of L_C in the critic loss."""
     aux_lr: float = 3e-4
+    """Adam learning rate of the attribution head."""
     aux_beta: float = 0.9
+    """Adam beta1 of the attribution head."""
     aux_update_freq: int = 2
     """Self-supervised (attribution prediction) update every this many steps."""
     overlay_alpha: float = 0.5
     """s~ = (1 - alpha) * s + alpha * image."""
     overlay_source: str = "auto"
     """`places365`, a folder of images, `embedded`, or `auto` (places365 if cached, else embedded with a warning)."""
-    overlay_pool_size: int = 2048
-    """Decoded overlay images kept on the training device, refreshed in the background."""
+    overlay_pool_size: int | None = None
+    """Decoded overlay images kept on the training device; paper setting 2048."""
 
     # --- speed -----------------------------------------------------------------------------
     amp: bool = False
     """bfloat16 autocast on CUDA for the convolutions."""
-    compile: bool = False
-    """torch.compile the update (CUDA)."""
 
     extra: dict[str, str] = field(default_factory=dict)
-    """Free-form notes recorded in the run's config (e.g. the overlay fallback)."""
+    """Free-form notes recorded in the run's config (e.g. the overlay fallback); not a flag."""
 
     @property
     def use_consistency(self) -> bool:
@@ -156,7 +196,7 @@ class Config:
             raise ValueError("give either --steps or --frames, not both")
         if self.frames is not None:
             return self.frames // self.action_repeat
-        return self.steps if self.steps is not None else 500_000
+        return self.steps if self.steps is not None else int(PRESETS["paper"]["steps"])  # type: ignore[call-overload]
 
 
 def saliency_quantile_for(env_id: str) -> float:
@@ -168,31 +208,164 @@ def saliency_quantile_for(env_id: str) -> float:
     return _DEFAULT_QUANTILE
 
 
-# Overrides applied by a preset (only to fields the user left at their default).
+# What each preset gives the fields left at None. eval_modes differ by kind of task.
 PRESETS: dict[str, dict[str, object]] = {
-    "paper": {},
+    "paper": {
+        "steps": 500_000,
+        "init_steps": 1000,
+        "eval_freq": 10_000,
+        "eval_episodes": 30,
+        "eval_modes": {
+            "dmc": ("train", "videoeasy", "videohard"),
+            "robot": ("train", "test1", "test2", "test3", "test4", "test5"),
+            "other": ("train",),
+        },
+        "save_freq": 10_000,
+        "saliency_freq": 10_000,
+        "batch_size": 128,
+        "overlay_pool_size": 2048,
+    },
     "cpu-demo": {
-        # About 1000 updates of the paper's networks at batch 32 (~0.34 s each on a 2-core
-        # CPU) plus three small evaluations: under ten minutes end to end.
-        "steps": 1000,
-        "init_steps": 250,
-        "eval_freq": 500,
+        # The whole pipeline with the paper's networks (training, one training episode, an
+        # evaluation on train and video_hard, the saliency figure, the results table) in a
+        # few minutes on a 2-core CPU: about 250 updates at batch 16. Not the paper's numbers.
+        "steps": 250,
+        "init_steps": 50,
+        "eval_freq": 250,
         "eval_episodes": 2,
-        "eval_modes": ("train", "videohard"),
-        "save_freq": 500,
-        "saliency_freq": 500,
-        "batch_size": 32,
-        "overlay_pool_size": 256,
+        "eval_modes": {
+            "dmc": ("train", "videohard"),
+            "robot": ("train", "test1", "test2", "test3", "test4", "test5"),
+            "other": ("train",),
+        },
+        "save_freq": 250,
+        "saliency_freq": 250,
+        "batch_size": 16,
+        "overlay_pool_size": 64,
     },
 }
+PRESET_FIELDS: tuple[str, ...] = tuple(PRESETS["paper"])
+# Fields that say what and where to run, not how: never reported as differences from the paper.
+RUN_FIELDS: tuple[str, ...] = (
+    "env",
+    "algo",
+    "seed",
+    "preset",
+    "run_dir",
+    "resume",
+    "device",
+    "threads",
+    "save_video",
+    "extra",
+)
 
 
-def apply_preset(cfg: Config, preset: str) -> Config:
-    """Return cfg with the preset's values for every field still at its default."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    defaults = Config()
-    changes = {
-        k: v for k, v in PRESETS[preset].items() if getattr(cfg, k) == getattr(defaults, k)
-    }
-    return dataclasses.replace(cfg, preset=preset, **changes)
+class ConfigError(ValueError):
+    """A flag value that cannot work; the message names the flag and the fix."""
+
+
+def task_kind(env_id: str) -> str:
+    """``dmc``, ``robot`` (the dmcgb robot tasks) or ``other`` (a non-dmcgb env)."""
+    if not env_id.startswith("dmcgb/"):
+        return "other"
+    return "robot" if env_id.split("/")[-1].startswith("Robot") else "dmc"
+
+
+def preset_value(preset: str, name: str, env_id: str) -> object:
+    """The value ``preset`` gives field ``name`` for a run on ``env_id``."""
+    value = PRESETS[preset][name]
+    return value[task_kind(env_id)] if isinstance(value, dict) else value
+
+
+def resolve(cfg: Config, preset: str | None = None) -> Config:
+    """Fill the fields left at None from the preset, then check every value.
+
+    Args:
+        cfg: the config as given (explicit values are kept).
+        preset: the preset to use when ``cfg.preset`` is None.
+
+    Returns:
+        A config with ``preset`` set, every preset field concrete and ``steps`` set (from
+        ``--frames`` if that was given).
+
+    Raises:
+        ConfigError: an unknown preset, or a value that cannot work.
+    """
+    name = cfg.preset or preset or "paper"
+    if name not in PRESETS:
+        raise ConfigError(f"--preset must be one of {sorted(PRESETS)}, actual value: {name!r}")
+    if cfg.steps is not None and cfg.frames is not None:
+        raise ConfigError("give either --steps or --frames, not both")
+    filled: dict[str, object] = {"preset": name}
+    for field_name in PRESET_FIELDS:
+        if getattr(cfg, field_name) is None:
+            if field_name == "steps" and cfg.frames is not None:
+                continue
+            filled[field_name] = preset_value(name, field_name, cfg.env)
+    cfg = dataclasses.replace(cfg, **filled)
+    if cfg.frames is not None:
+        cfg = dataclasses.replace(cfg, steps=cfg.frames // cfg.action_repeat, frames=None)
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: Config) -> None:
+    total = cfg.total_steps()
+    checks = [
+        (cfg.algo in ALGOS, f"--algo must be one of {ALGOS}, actual value: {cfg.algo!r}"),
+        (total > 0, f"--steps/--frames must give at least 1 agent step, actual value: {total}"),
+        (
+            0 <= cfg.init_steps < total,  # type: ignore[operator]
+            f"--init-steps must be in [0, {total}), actual value: {cfg.init_steps}",
+        ),
+        (cfg.eval_freq > 0, f"--eval-freq must be > 0, actual value: {cfg.eval_freq}"),  # type: ignore[operator]
+        (
+            cfg.eval_episodes > 0,  # type: ignore[operator]
+            f"--eval-episodes must be > 0, actual value: {cfg.eval_episodes}",
+        ),
+        (cfg.save_freq > 0, f"--save-freq must be > 0, actual value: {cfg.save_freq}"),  # type: ignore[operator]
+        (
+            cfg.saliency_freq >= 0,  # type: ignore[operator]
+            f"--saliency-freq must be >= 0, actual value: {cfg.saliency_freq}",
+        ),
+        (cfg.batch_size > 0, f"--batch-size must be > 0, actual value: {cfg.batch_size}"),  # type: ignore[operator]
+        (len(cfg.eval_modes) > 0, "--eval-modes must name at least one mode, e.g. train"),  # type: ignore[arg-type]
+        (
+            cfg.replay_capacity is None or cfg.replay_capacity > 0,
+            f"--replay-capacity must be > 0, actual value: {cfg.replay_capacity}",
+        ),
+        (
+            cfg.overlay_pool_size > 0,  # type: ignore[operator]
+            f"--overlay-pool-size must be > 0, actual value: {cfg.overlay_pool_size}",
+        ),
+        (
+            cfg.threads is None or cfg.threads > 0,
+            f"--threads must be > 0, actual value: {cfg.threads}",
+        ),
+        (cfg.frame_stack >= 1, f"--frame-stack must be >= 1, actual value: {cfg.frame_stack}"),
+        (
+            cfg.action_repeat >= 1,
+            f"--action-repeat must be >= 1, actual value: {cfg.action_repeat}",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def paper_differences(cfg: Config) -> dict[str, tuple[object, object]]:
+    """Every protocol value of a resolved config that differs from the paper's.
+
+    Returns:
+        ``{field: (value, paper value)}``, in field order; run fields (env, seed, run_dir,
+        device, ...) are not protocol values and never listed.
+    """
+    paper = resolve(Config(env=cfg.env, algo=cfg.algo, action_repeat=cfg.action_repeat), "paper")
+    differences = {}
+    for f in dataclasses.fields(Config):
+        if f.name in RUN_FIELDS:
+            continue
+        ours, theirs = getattr(cfg, f.name), getattr(paper, f.name)
+        if ours != theirs:
+            differences[f.name] = (ours, theirs)
+    return differences

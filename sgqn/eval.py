@@ -1,10 +1,12 @@
 """Evaluate a trained run: ``python -m sgqn.eval --run DIR --modes train,videohard --episodes 30``.
 
-Loads ``DIR/checkpoint.pt``, rebuilds the agent from the config saved in it, runs
-deterministic episodes (the policy's mean action) in each mode, prints the table of return
-mean and std per mode and writes it to ``DIR/eval_results.csv`` / ``.json``. ``--saliency``
-also writes a saliency figure (observation | attribution | mask | predicted mask) of train
-and video_hard frames to ``DIR/saliency/``.
+Loads ``DIR/checkpoint.pt`` (weights only: loading runs no code), rebuilds the agent from the
+config saved in it, and runs the benchmark's evaluation protocol (``sgqn.evaluation``: episode
+``i`` of a video mode shows the benchmark's ``i``-th video) in each mode, with the policy's
+mean action. Prints the table of return mean and std (and success rate on robot tasks) per
+mode, and writes every episode to ``DIR/evals/eval_step<step>.json`` (``sgqn.results``).
+``--saliency`` also writes a saliency figure (observation | attribution | mask | predicted
+mask) of train and video_hard frames to ``DIR/saliency/``.
 """
 
 from __future__ import annotations
@@ -17,20 +19,27 @@ from typing import Any
 
 import torch
 
-from sgqn.checkpoint import CHECKPOINT_NAME, config_from_dict, load_checkpoint
-from sgqn.envs import eval_env_id
-from sgqn.evaluation import EvalEnvs, default_workers, evaluate
-from sgqn.train import (
-    ConfigError,
-    _result_rows,
-    results_table,
-    write_results,
+from sgqn.checkpoint import CHECKPOINT_NAME, CheckpointError, config_from_dict, load_checkpoint
+from sgqn.config import ConfigError, task_kind
+from sgqn.evaluation import (
+    EvalEnvs,
+    check_modes,
+    default_workers,
+    eval_env_ids,
+    evaluate_run,
     write_saliency_figure,
 )
+from sgqn.logger import EvalProgress
+from sgqn.results import Evaluation, format_table, write_evaluation
 
-__all__ = ["EvalArgs", "main", "cli", "load_agent"]
+__all__ = ["EvalArgs", "main", "cli", "load_agent", "default_modes"]
 
-ALL_MODES = "train,videoeasy,videohard,coloreasy,colorhard"
+PROG = "python -m sgqn.eval"
+_DEFAULT_MODES = {
+    "dmc": ("train", "videoeasy", "videohard", "coloreasy", "colorhard"),
+    "robot": ("train", "test1", "test2", "test3", "test4", "test5"),
+    "other": ("train",),
+}
 
 
 @dataclass
@@ -39,10 +48,10 @@ class EvalArgs:
 
     run: Path
     """Run directory (holds checkpoint.pt)."""
-    modes: str = ALL_MODES
-    """Comma-separated modes (robot tasks: train,test1,...,test5)."""
+    modes: str | None = None
+    """Comma-separated modes; default every mode of the run's task (DMC tasks: train, videoeasy, videohard, coloreasy, colorhard; robot tasks: train, test1..test5)."""
     episodes: int = 30
-    """Episodes per mode."""
+    """Episodes per mode (the benchmark's 30)."""
     saliency: bool = False
     """Also write a saliency figure of train and video_hard frames."""
     save_video: bool = False
@@ -50,9 +59,14 @@ class EvalArgs:
     device: str | None = None
     """torch device; default CUDA when present, else CPU."""
     seed: int | None = None
-    """Seed of the evaluation episodes; default the run's seed."""
+    """Seed of the evaluation episodes; default the run's seed (the episodes its training evaluated)."""
     workers: int | None = None
     """Worker processes per mode; default the spare cores (1: evaluate in this process)."""
+
+
+def default_modes(env_id: str) -> tuple[str, ...]:
+    """Every mode of the task of ``env_id``: its test distributions, or its robot variants."""
+    return _DEFAULT_MODES[task_kind(env_id)]
 
 
 def load_agent(run: str | Path, device: torch.device | str | None = None) -> tuple[Any, Any, int]:
@@ -63,6 +77,7 @@ def load_agent(run: str | Path, device: torch.device | str | None = None) -> tup
 
     Raises:
         FileNotFoundError: no checkpoint in the run directory.
+        CheckpointError: a damaged or unsafe checkpoint.
     """
     from sgqn.agent import SGSAC
     from sgqn.overlay import EmbeddedSource, OverlayPool
@@ -85,65 +100,89 @@ def load_agent(run: str | Path, device: torch.device | str | None = None) -> tup
     return agent, cfg, int(checkpoint["step"])
 
 
+def _parse_modes(modes: str | tuple[str, ...] | None, env_id: str) -> list[str]:
+    if modes is None:
+        return list(default_modes(env_id))
+    listed = [m.strip() for m in modes.split(",")] if isinstance(modes, str) else list(modes)
+    listed = [m for m in listed if m]
+    if not listed:
+        raise ConfigError(
+            f"--modes must name at least one mode, e.g. {','.join(default_modes(env_id))}"
+        )
+    try:
+        check_modes(env_id, listed, flag="--modes")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return listed
+
+
 def main(
     run: str | Path,
-    modes: str | tuple[str, ...] = ALL_MODES,
+    modes: str | tuple[str, ...] | None = None,
     episodes: int = 30,
     saliency: bool = False,
     save_video: bool = False,
     device: str | None = None,
     seed: int | None = None,
     workers: int | None = None,
-) -> list[dict[str, Any]]:
-    """Evaluate a run's checkpoint; print and write the results table.
+    progress: bool = True,
+) -> Evaluation:
+    """Evaluate a run's checkpoint; print the results table and write the results file.
 
     Returns:
-        One row per mode: env, mode, step, frames, return_mean, return_std, episodes.
+        The evaluation (also written to ``run/evals/eval_step<step>.json``).
 
     Raises:
-        ConfigError: no modes or a non-positive episode count.
+        ConfigError: a mode the run's task does not have, or a bad count.
         FileNotFoundError: no checkpoint in ``run``.
-        dmcgb.errors.UnknownTask / MissingData: an unknown mode, or its data is missing.
+        CheckpointError: a damaged or unsafe checkpoint.
+        dmcgb.errors.MissingData: a mode's data is missing.
     """
-    from dmcgb.rendering import ensure_gl_backend
-
-    ensure_gl_backend()
-    mode_list = [m.strip() for m in modes.split(",")] if isinstance(modes, str) else list(modes)
-    mode_list = [m for m in mode_list if m]
-    if not mode_list:
-        raise ConfigError(f"--modes must name at least one mode, e.g. {ALL_MODES}")
     if episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, actual value: {episodes}")
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, actual value: {workers}")
+    from dmcgb.rendering import ensure_gl_backend
+
+    ensure_gl_backend()
     run = Path(run)
     agent, cfg, step = load_agent(run, device)
+    mode_list = _parse_modes(modes, cfg.env)
     seed = cfg.seed if seed is None else seed
     envs = EvalEnvs(
-        {mode: eval_env_id(cfg.env, mode) for mode in mode_list},
+        eval_env_ids(cfg.env, mode_list),
         seed,
         cfg.frame_stack,
         cfg.action_repeat,
         cfg.image_size,
         workers=min(workers or default_workers(len(mode_list)), episodes),
     )
+    print(f"{cfg.env} {cfg.algo} seed {cfg.seed}: step {step} ({step * cfg.action_repeat} frames)")
+    bar = EvalProgress(f"evaluating {','.join(mode_list)}", episodes * len(mode_list), progress)
     try:
-        video_dir = run / "videos" if save_video else None
-        returns = evaluate(agent, envs, episodes, seed, video_dir, f"eval_step{step:08d}_")
-        rows = _result_rows(dataclasses.replace(cfg, seed=seed), step, returns)
-        write_results(run, rows, name="eval_results")
-        print(
-            f"{cfg.env} {cfg.algo} seed {cfg.seed}: step {step} ({step * cfg.action_repeat} frames)"
+        evaluation = evaluate_run(
+            agent,
+            envs,
+            algo=cfg.algo,
+            seed=seed,
+            step=step,
+            action_repeat=cfg.action_repeat,
+            episodes=episodes,
+            source="eval",
+            video_dir=run / "videos" if save_video else None,
+            progress=bar,
         )
-        print(results_table(rows), flush=True)
+        bar.close()
+        path = write_evaluation(run, evaluation)
+        print(format_table(evaluation))
+        print(f"results: {path}", flush=True)
         if saliency:
-            path = write_saliency_figure(
-                agent, envs, seed, run / "saliency" / f"eval_step{step:08d}.png"
-            )
-            print(f"saliency figure: {path}")
+            figure = run / "saliency" / f"eval_step{step:08d}.png"
+            print(f"saliency figure: {write_saliency_figure(agent, envs, seed, figure)}")
     finally:
+        bar.close()
         envs.close()
-    return rows
+    return evaluation
 
 
 def cli(argv: list[str] | None = None) -> None:
@@ -152,10 +191,13 @@ def cli(argv: list[str] | None = None) -> None:
 
     from dmcgb.errors import DMCGBError
 
-    args = tyro.cli(EvalArgs, args=argv, description=__doc__.split("\n\n")[0])
+    args = tyro.cli(EvalArgs, args=argv, prog=PROG, description=__doc__.split("\n\n")[0])
     try:
         main(**dataclasses.asdict(args))
-    except (ConfigError, DMCGBError, FileNotFoundError) as error:
+    except KeyboardInterrupt:
+        print("sgqn.eval: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except (ConfigError, CheckpointError, DMCGBError, FileNotFoundError) as error:
         print(f"sgqn.eval: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -246,8 +246,16 @@ class ReplayBuffer:
     # --- saving ----------------------------------------------------------------------------
 
     def state(self) -> dict[str, int]:
-        """The cursor a checkpoint records; :meth:`load` restores the buffer up to it."""
-        return {"num_added": self.num_added, "num_frames": self.num_frames}
+        """The cursor a checkpoint records; :meth:`load` restores the buffer up to it.
+
+        ``episode_start`` is the frame id of the open episode's reset frame (-1 between
+        episodes), so that a run checkpointed mid-episode continues that episode.
+        """
+        return {
+            "num_added": self.num_added,
+            "num_frames": self.num_frames,
+            "episode_start": self._episode_start,
+        }
 
     def save(self, folder: str | Path) -> dict[str, int]:
         """Write what was added since the last save as one chunk; return :meth:`state`."""
@@ -315,7 +323,7 @@ class ReplayBuffer:
             )
         self.num_added, self.num_frames = num_added, num_frames
         self._first_valid = 0
-        self._episode_start = -1  # a resumed run starts a new episode
+        self._episode_start = int(state.get("episode_start", -1))
         self._drop_overwritten()
         self._saved_transitions, self._saved_frames = num_added, num_frames
 

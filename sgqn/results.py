@@ -35,6 +35,7 @@ __all__ = [
     "read_evaluations",
     "read_final",
     "is_finished",
+    "format_table",
 ]
 
 SCHEMA = 1
@@ -278,3 +279,19 @@ def read_final(run_dir: str | Path) -> Evaluation | None:
 def is_finished(run_dir: str | Path) -> bool:
     """True when the run wrote its final results (after its final checkpoint)."""
     return (Path(run_dir) / FINAL_NAME).is_file()
+
+
+def format_table(evaluation: Evaluation) -> str:
+    """A plain-text table of one evaluation: per mode, the return's mean and std over the
+    episodes, the success rate where the env reports one, and the number of episodes."""
+    successes = any(r.successes is not None for r in evaluation.results)
+    header = f"{'mode':<12} {'return mean':>12} {'std':>9}"
+    header += f" {'success':>8}" if successes else ""
+    lines = [header + f" {'episodes':>9}"]
+    for r in evaluation.results:
+        line = f"{r.mode:<12} {r.return_mean:>12.1f} {r.return_std:>9.1f}"
+        if successes:
+            rate = r.success_rate
+            line += f" {'-' if rate is None else f'{rate:.0%}':>8}"
+        lines.append(line + f" {r.episodes:>9d}")
+    return "\n".join(lines)

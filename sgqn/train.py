@@ -6,24 +6,24 @@ updates at once and one update per agent step after; evaluation on ``eval_modes`
 ``eval_freq`` agent steps. Units: ``--steps`` counts agent steps, ``--frames`` control steps
 (frames = steps * action_repeat); results record both.
 
-A run directory holds ``config.json`` (config, package versions, git revision),
-``metrics.csv`` (one row per training episode), ``eval.csv``, ``checkpoint.pt`` with the replay
-buffer's chunks in ``replay/``, ``saliency/*.png``, optional ``videos/``, and the final
-``results.csv`` / ``results.json``. ``--resume`` continues a run from its checkpoint; a larger
-``--steps`` extends it.
+A run directory holds ``config.json`` (config, preset, differences from the paper, versions,
+git revision), ``metrics.csv`` (one row per training episode), ``evals/step*.json`` (every
+evaluation, per episode; ``eval.csv`` is their table), ``checkpoint.pt`` with the replay
+buffer's chunks in ``replay/``, ``saliency/*.png``, optional ``videos/``, and, written after
+the final checkpoint, ``results.json``: a run that has it is finished.
+
+Runs lose nothing: Ctrl-C or SIGTERM saves a checkpoint and exits (status 130 / 143);
+``--resume`` continues exactly where the run stopped (mid-episode: the episode is replayed
+from its seed and actions), redoes an evaluation the stop interrupted, and a larger
+``--steps`` extends a run.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import json
-import platform
 import random
-import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,36 +32,46 @@ import torch
 
 from sgqn.checkpoint import (
     CHECKPOINT_NAME,
-    config_from_dict,
-    config_to_dict,
-    load_checkpoint,
+    CheckpointError,
     save_checkpoint,
     set_rng_state,
 )
-from sgqn.config import ALGOS, Config, apply_preset
-from sgqn.envs import eval_env_id, make_env, to_chw
-from sgqn.evaluation import FIGURE, TRAIN, EvalEnvs, default_workers, episode_seed, evaluate
-from sgqn.files import atomic_path, write_csv
+from sgqn.config import PRESET_FIELDS, PRESETS, Config, ConfigError
+from sgqn.envs import make_env, to_chw
+from sgqn.evaluation import (
+    TRAIN,
+    EvalEnvs,
+    default_workers,
+    episode_seed,
+    eval_env_ids,
+    evaluate_run,
+    write_saliency_figure,
+)
+from sgqn.results import (
+    Evaluation,
+    evaluation_path,
+    format_table,
+    is_finished,
+    read_evaluation,
+    read_evaluations,
+    write_evaluation,
+)
+from sgqn.run import (
+    PROG,
+    RECORD_NAME,
+    announce,
+    check_pixels,
+    default_threads,
+    fetch_eval_data,
+    forget_after,
+    prepare,
+    record_resume,
+    run_record,
+    write_json,
+)
+from sgqn.stopping import GracefulStop, Stopped, exit_code
 
-__all__ = [
-    "main",
-    "cli",
-    "ConfigError",
-    "seed_everything",
-    "resolve_config",
-    "results_table",
-]
-
-_REPO = Path(__file__).resolve().parents[1]
-_SALIENCY_STEPS = (10, 60)  # agent steps into an episode at which figure frames are taken
-_SALIENCY_MODES = ("train", "videohard")
-
-
-class ConfigError(ValueError):
-    """A flag value that cannot work; the message names the flag and the fix."""
-
-
-# --- set-up ------------------------------------------------------------------------------
+__all__ = ["main", "cli", "parse_args", "Trainer", "ConfigError", "seed_everything"]
 
 
 def seed_everything(seed: int) -> None:
@@ -71,242 +81,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def resolve_config(cfg: Config) -> tuple[Config, torch.device]:
-    """Pick the device and preset, and check the flags.
-
-    Returns:
-        The config with its preset applied, and the training device.
-
-    Raises:
-        ConfigError: a flag value that cannot work, or an unknown env id in --env/--eval-modes.
-    """
-    device = torch.device(cfg.device) if cfg.device else _default_device()
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {cfg.device} asked for CUDA, but torch sees no GPU")
-    preset = cfg.preset or ("paper" if device.type == "cuda" else "cpu-demo")
-    try:
-        cfg = apply_preset(cfg, preset)
-        total = cfg.total_steps()
-    except ValueError as error:
-        raise ConfigError(str(error)) from error
-    if cfg.algo not in ALGOS:
-        raise ConfigError(f"--algo must be one of {ALGOS}, actual value: {cfg.algo!r}")
-    checks = [
-        (total > 0, f"--steps/--frames must give at least 1 agent step, actual value: {total}"),
-        (
-            0 <= cfg.init_steps < total,
-            f"--init-steps must be in [0, {total}), actual value: {cfg.init_steps}",
-        ),
-        (cfg.eval_freq > 0, f"--eval-freq must be > 0, actual value: {cfg.eval_freq}"),
-        (cfg.eval_episodes > 0, f"--eval-episodes must be > 0, actual value: {cfg.eval_episodes}"),
-        (cfg.save_freq > 0, f"--save-freq must be > 0, actual value: {cfg.save_freq}"),
-        (
-            cfg.saliency_freq >= 0,
-            f"--saliency-freq must be >= 0, actual value: {cfg.saliency_freq}",
-        ),
-        (cfg.batch_size > 0, f"--batch-size must be > 0, actual value: {cfg.batch_size}"),
-        (len(cfg.eval_modes) > 0, "--eval-modes must name at least one mode, e.g. train"),
-        (
-            cfg.replay_capacity is None or cfg.replay_capacity > 0,
-            f"--replay-capacity must be > 0, actual value: {cfg.replay_capacity}",
-        ),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-    _check_env_ids(cfg)
-    return cfg, device
-
-
-def _check_env_ids(cfg: Config) -> None:
-    """Fail before any work on an unknown env or mode (with the registry's suggestions)."""
-    import gymnasium as gym
-
-    import dmcgb  # noqa: F401  (registers the ids)
-
-    ids = [cfg.env] + [eval_env_id(cfg.env, mode) for mode in cfg.eval_modes]
-    for env_id in ids:
-        if env_id.startswith("dmcgb/"):
-            from dmcgb.registration import parse_env_id
-
-            parse_env_id(env_id)  # UnknownTask: "... did you mean ...?"
-        elif env_id not in gym.registry:
-            gym.spec(env_id)  # gymnasium's own error with suggestions
-
-
-def _default_run_dir(cfg: Config) -> Path:
-    name = cfg.env.split("/")[-1]
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{name}-{cfg.algo}-s{cfg.seed}-{stamp}"
-
-
-def _git_revision() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        result = subprocess.run(
-            ["git", "-C", str(_REPO), *args], capture_output=True, text=True, timeout=10
-        )
-        return result.stdout.strip() if result.returncode == 0 else ""
-
-    try:
-        revision = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.TimeoutExpired):
-        revision, dirty = "", False
-    return {"git_revision": revision or "unknown", "git_dirty": dirty}
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in ("dmcgb-sgqn", "torch", "numpy", "gymnasium", "mujoco", "dm_control", "tyro"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    import sgqn
-
-    versions["sgqn"] = sgqn.__version__
-    return versions
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def _run_record(cfg: Config, device: torch.device) -> dict[str, Any]:
-    return {
-        "config": config_to_dict(cfg),
-        "total_steps": cfg.total_steps(),
-        "total_frames": cfg.total_steps() * cfg.action_repeat,
-        "device": str(device),
-        "torch_threads": torch.get_num_threads(),
-        "versions": _versions(),
-        **_git_revision(),
-        "command": sys.argv,
-        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _prepare_run(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | None]:
-    """Resolve the config, the run dir and, for --resume, the checkpoint."""
-    if not cfg.resume:
-        cfg, device = resolve_config(cfg)
-        run_dir = Path(cfg.run_dir) if cfg.run_dir else _default_run_dir(cfg)
-        if (run_dir / CHECKPOINT_NAME).exists():
-            raise ConfigError(
-                f"{str(run_dir)!r} already holds a run; pass --resume to continue it, or "
-                "another --run-dir"
-            )
-        cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
-        return cfg, device, run_dir, None
-    if not cfg.run_dir:
-        raise ConfigError("--resume needs --run-dir DIR, the run to continue")
-    run_dir = Path(cfg.run_dir)
-    checkpoint = load_checkpoint(run_dir / CHECKPOINT_NAME)
-    saved = config_from_dict(checkpoint["config"])
-    # The saved config wins; only the run length and the device may change on resume.
-    overrides: dict[str, Any] = {"resume": True, "run_dir": str(run_dir), "device": cfg.device}
-    if cfg.steps is not None or cfg.frames is not None:
-        overrides.update(steps=cfg.steps, frames=cfg.frames)
-    resumed, device = resolve_config(dataclasses.replace(saved, **overrides))
-    return resumed, device, run_dir, checkpoint
-
-
-# --- evaluation --------------------------------------------------------------------------
-
-
-def results_table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table of per-mode return mean and std."""
-    lines = [f"{'mode':<12} {'return mean':>12} {'std':>9} {'episodes':>9}"]
-    for r in rows:
-        lines.append(
-            f"{r['mode']:<12} {r['return_mean']:>12.1f} {r['return_std']:>9.1f} {r['episodes']:>9d}"
-        )
-    return "\n".join(lines)
-
-
-def _result_rows(cfg: Config, step: int, returns: dict[str, list[float]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "env": eval_env_id(cfg.env, mode),
-            "mode": mode,
-            "algo": cfg.algo,
-            "seed": cfg.seed,
-            "step": step,
-            "frames": step * cfg.action_repeat,
-            "return_mean": float(np.mean(values)),
-            "return_std": float(np.std(values)),
-            "episodes": len(values),
-        }
-        for mode, values in returns.items()
-    ]
-
-
-def write_results(run_dir: Path, rows: list[dict[str, Any]], name: str = "results") -> None:
-    """results.csv and results.json (atomic), one row per mode."""
-    write_csv(run_dir / f"{name}.csv", rows, list(rows[0]))
-    _write_json(run_dir / f"{name}.json", {"results": rows})
-
-
-def collect_saliency_observations(
-    agent: Any, envs: dict[str, Any], seed: int, at: tuple[int, ...] = _SALIENCY_STEPS
-) -> dict[str, list[np.ndarray]]:
-    """Observations taken ``at`` these agent steps of one deterministic episode per mode."""
-    observations: dict[str, list[np.ndarray]] = {}
-    for mode, env in envs.items():
-        obs, _ = env.reset(seed=episode_seed(seed, FIGURE, mode))
-        chosen = []
-        for t in range(max(at) + 1):
-            chw = to_chw(obs)
-            if t in at:
-                chosen.append(chw)
-            obs, _, terminated, truncated, _ = env.step(agent.act(chw, sample=False))
-            if terminated or truncated:
-                break
-        observations[mode] = chosen
-    return observations
-
-
-def write_saliency_figure(agent: Any, envs: EvalEnvs, seed: int, path: Path) -> Path:
-    """Saliency figure of train and video_hard frames (the modes among ``envs``)."""
-    from sgqn.figures import saliency_rows, save_saliency_figure
-
-    modes = [m for m in _SALIENCY_MODES if m in envs.env_ids] or list(envs.env_ids)[:1]
-    chosen = {m: envs.single(m) for m in modes}
-    rows = saliency_rows(agent, collect_saliency_observations(agent, chosen, seed))
-    return save_saliency_figure(rows, path, title=path.stem)
-
-
-# --- training ----------------------------------------------------------------------------
-
-
-def _build_overlay(cfg: Config, device: torch.device):
-    from sgqn.overlay import OverlayPool, resolve_source
-
-    source = resolve_source(cfg.overlay_source)
-    return OverlayPool(source, cfg.overlay_pool_size, cfg.image_size, device, seed=cfg.seed)
-
-
-def _make_envs(cfg: Config, eval_workers: int | None) -> tuple[Any, EvalEnvs]:
-    env = make_env(cfg.env, cfg.seed, cfg.frame_stack, cfg.action_repeat, cfg.image_size)
-    workers = eval_workers or default_workers(len(cfg.eval_modes))
-    try:
-        eval_envs = EvalEnvs(
-            {mode: eval_env_id(cfg.env, mode) for mode in cfg.eval_modes},
-            cfg.seed,
-            cfg.frame_stack,
-            cfg.action_repeat,
-            cfg.image_size,
-            workers=min(workers, cfg.eval_episodes),
-        )
-    except BaseException:
-        env.close()
-        raise
-    return env, eval_envs
+# --- the training loop -------------------------------------------------------------------
 
 
 class _MetricMeans:
@@ -333,183 +108,415 @@ class _MetricMeans:
         return dict(zip(keys, means, strict=True))
 
 
-def _record_resume(record_path: Path, cfg: Config, step: int) -> dict[str, Any]:
-    """config.json of a resumed run: the original record, the new length, when it resumed."""
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    record.setdefault("resumed", []).append({"at_step": step, "time": now})
-    total = cfg.total_steps()
-    record.update(
-        config=config_to_dict(cfg), total_steps=total, total_frames=total * cfg.action_repeat
-    )
-    return record
+@dataclasses.dataclass
+class _Episode:
+    """The open training episode: enough to rebuild it on resume (seed + actions)."""
+
+    index: int
+    actions: list[np.ndarray] = dataclasses.field(default_factory=list)
+    ret: float = 0.0
+    started: float = dataclasses.field(default_factory=time.perf_counter)
 
 
-def _evaluate_and_log(
-    agent: Any, eval_envs: EvalEnvs, cfg: Config, step: int, run_dir: Path, logger: Any
-) -> list[dict[str, Any]]:
-    """Evaluate every mode, log the rows and write results_latest.{csv,json}."""
-    video_dir = run_dir / "videos" if cfg.save_video else None
-    returns = evaluate(agent, eval_envs, cfg.eval_episodes, cfg.seed, video_dir, f"step{step:08d}_")
-    rows = _result_rows(cfg, step, returns)
-    for row in rows:
-        logger.log_eval(row)
-    write_results(run_dir, rows, name="results_latest")
-    return rows
+class Trainer:
+    """One run: its envs, agent, replay buffer, logger and loop state (DrQ-v2's Workspace).
+
+    :meth:`train` is the loop; the other methods are its steps. Build it with :func:`main`.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        device: torch.device,
+        run_dir: Path,
+        *,
+        start_step: int = 0,
+        progress: bool = True,
+        eval_workers: int | None = None,
+    ) -> None:
+        from sgqn.agent import SGSAC
+        from sgqn.logger import Logger
+        from sgqn.replay import ReplayBuffer
+
+        self.cfg, self.device, self.run_dir = cfg, device, run_dir
+        self.stop = GracefulStop()  # main() installs it around the loop
+        self.total = cfg.total_steps()
+        seed_everything(cfg.seed)
+        self.env = make_env(cfg.env, cfg.seed, cfg.frame_stack, cfg.action_repeat, cfg.image_size)
+        self.eval_envs: EvalEnvs | None = None
+        self.overlay, self.logger = None, None
+        try:
+            workers = min(eval_workers or default_workers(len(cfg.eval_modes)), cfg.eval_episodes)
+            self.eval_envs = EvalEnvs(
+                eval_env_ids(cfg.env, cfg.eval_modes), cfg.seed, cfg.frame_stack,
+                cfg.action_repeat, cfg.image_size, workers=workers,
+            )  # fmt: skip
+            if cfg.use_ssl:
+                self.overlay = _build_overlay(cfg, device)
+                self.cfg = cfg = dataclasses.replace(
+                    cfg, extra={**cfg.extra, "overlay": self.overlay.description}
+                )
+            obs_shape = (3 * cfg.frame_stack, cfg.image_size, cfg.image_size)
+            self.action_space = self.env.action_space
+            self.agent = SGSAC(obs_shape, self.action_space.shape, cfg, device, self.overlay)
+            self.replay = ReplayBuffer(
+                cfg.replay_capacity or self.total, (3, cfg.image_size, cfg.image_size),
+                self.action_space.shape[0], cfg.frame_stack, device,
+            )  # fmt: skip
+            run_dir.mkdir(parents=True, exist_ok=True)
+            self.logger = Logger(run_dir, self.total, start_step=start_step, progress=progress)
+        except BaseException:
+            self.close()
+            raise
+        self.explore_rng = np.random.default_rng([cfg.seed, 3])
+        self.metrics = _MetricMeans()
+        self.step, self.episodes_done, self.updates = 0, 0, 0
+        self.episode: _Episode | None = None  # None between episodes
+        self.obs: np.ndarray | None = None  # (3k, H, W) uint8, the open episode's observation
+        self.action: np.ndarray | None = None  # chosen for self.step, not yet taken
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def train(self) -> None:
+        """Run from the current step to the last, then write the final results."""
+        cfg = self.cfg
+        self.catch_up()
+        while self.step < self.total:
+            if self.obs is None:
+                self.start_episode()
+            if self.action is None:  # set already if a stop came during this step's updates
+                self.action = self.choose_action()
+            self.update_to(self.step)
+            obs, reward, terminated, truncated, _ = self.env.step(self.action)
+            next_obs = to_chw(obs)
+            self.replay.add(self.obs, self.action, float(reward), next_obs, terminated, truncated)
+            self.episode.actions.append(self.action)
+            self.episode.ret += float(reward)
+            self.obs, self.action = next_obs, None
+            self.step += 1
+            self.logger.step()
+            if terminated or truncated:
+                self.end_episode()
+            if self.step % cfg.eval_freq == 0 or self.step == self.total:
+                self.evaluate()
+            if cfg.saliency_freq and (
+                self.step % cfg.saliency_freq == 0 or self.step == self.total
+            ):
+                self.saliency_figure()
+            if self.step % cfg.save_freq == 0 and self.step < self.total:
+                self.save()
+            self.stop.check()
+        self.finish()
+
+    def choose_action(self) -> np.ndarray:
+        """Uniform random during the seed steps, then a sample of the policy."""
+        if self.step < self.cfg.init_steps:
+            space = self.action_space
+            return self.explore_rng.uniform(space.low, space.high).astype(np.float32)
+        return self.agent.act(self.obs, sample=True)
+
+    def update_to(self, step: int) -> None:
+        """Update until ``step`` updates are done: ``init_steps`` of them at step ``init_steps``
+        (the seed updates), then one per step. Stops between updates if asked to."""
+        due = step if step >= max(self.cfg.init_steps, 1) else 0
+        if due <= self.updates:
+            return
+        bar = self.logger.updates_bar(due - self.updates) if due - self.updates > 1 else None
+        try:
+            while self.updates < due:
+                self.metrics.add(self.agent.update(self.replay.sample(self.cfg.batch_size), step))
+                self.updates += 1
+                if bar is not None:
+                    bar.update()
+                self.stop.check()
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def start_episode(self) -> None:
+        """Episode k starts from its own seed as the k-th of the env's episode sequence."""
+        index = self.episodes_done
+        seed = episode_seed(self.cfg.seed, TRAIN, index)
+        obs, _ = self.env.reset(seed=seed, options={"episode": index})
+        self.obs, self.episode = to_chw(obs), _Episode(index)
+
+    def end_episode(self) -> None:
+        """Log the episode's row (with the mean update metrics over it)."""
+        episode = self.episode
+        steps = len(episode.actions)
+        self.logger.log_train(
+            {
+                "step": self.step,
+                "frames": self.step * self.cfg.action_repeat,
+                "episode": episode.index,
+                "episode_return": episode.ret,
+                "episode_steps": steps,
+                "steps_per_s": steps / max(time.perf_counter() - episode.started, 1e-9),
+                **self.metrics.pop(),
+            }
+        )
+        self.episodes_done += 1
+        self.obs, self.episode = None, None
+
+    def evaluate(self) -> Evaluation:
+        """Evaluate every mode at this step; write the results file and eval.csv."""
+        cfg, step = self.cfg, self.step
+        bar = self.logger.eval_progress(step, cfg.eval_episodes * len(cfg.eval_modes))
+        try:
+            evaluation = evaluate_run(
+                self.agent, self.eval_envs, algo=cfg.algo, seed=cfg.seed, step=step,
+                action_repeat=cfg.action_repeat, episodes=cfg.eval_episodes,
+                video_dir=self.run_dir / "videos" if cfg.save_video else None,
+                progress=bar, check_stop=self.stop.check,
+            )  # fmt: skip
+        finally:
+            bar.close()
+        write_evaluation(self.run_dir, evaluation)
+        self.logger.log_eval(evaluation, read_evaluations(self.run_dir))
+        return evaluation
+
+    def saliency_figure(self) -> None:
+        """The saliency figure of this step (train and video_hard frames)."""
+        path = self.run_dir / "saliency" / f"step{self.step:08d}.png"
+        write_saliency_figure(self.agent, self.eval_envs, self.cfg.seed, path)
+
+    def finish(self) -> None:
+        """The final checkpoint, then ``results.json``: a run that has it is finished."""
+        self.save()
+        final = read_evaluation(evaluation_path(self.run_dir, self.step))
+        write_evaluation(self.run_dir, final, final=True)
+        self.logger.close()
+        print(f"\nresults at step {self.step} ({self.step * self.cfg.action_repeat} frames), "
+              f"{self.run_dir}:\n{format_table(final)}", flush=True)  # fmt: skip
+
+    def catch_up(self) -> None:
+        """On resume: redo the evaluation (and figure) a stop interrupted at this step."""
+        cfg, step = self.cfg, self.step
+        if step == 0:
+            return
+        due = step % cfg.eval_freq == 0 or step == self.total
+        if due and not evaluation_path(self.run_dir, step).is_file():
+            self.logger.print(f"evaluating step {step}, which the stop interrupted")
+            self.evaluate()
+        figure = self.run_dir / "saliency" / f"step{step:08d}.png"
+        if cfg.saliency_freq and (step % cfg.saliency_freq == 0 or step == self.total):
+            if not figure.is_file():
+                self.saliency_figure()
+
+    # --- checkpoints ---------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Checkpoint everything the loop needs to continue exactly from here."""
+        episode = self.episode
+        save_checkpoint(
+            self.run_dir / CHECKPOINT_NAME,
+            agent=self.agent,
+            cfg=self.cfg,
+            step=self.step,
+            episode=self.episodes_done,
+            updates=self.updates,
+            replay=self.replay.save(self.run_dir / "replay"),
+            action_shape=list(self.action_space.shape),
+            explore_rng=self.explore_rng.bit_generator.state,
+            pending_action=None if self.action is None else torch.from_numpy(self.action),
+            open_episode=None if episode is None else {
+                "actions": torch.from_numpy(np.stack(episode.actions)) if episode.actions
+                else torch.zeros(0, *self.action_space.shape),
+                "return": episode.ret,
+                "obs": torch.from_numpy(self.obs),
+            },
+            metric_sums=dict(self.metrics.sums),
+            metric_counts=dict(self.metrics.counts),
+        )  # fmt: skip
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from a checkpoint: weights, buffer, RNGs, counters and the open episode."""
+        self.agent.load_state_dict(checkpoint["agent"])
+        self.replay.load(self.run_dir / "replay", checkpoint["replay"])
+        self.explore_rng.bit_generator.state = checkpoint["explore_rng"]
+        self.step = int(checkpoint["step"])
+        self.episodes_done = int(checkpoint["episode"])
+        self.updates = int(checkpoint["updates"])
+        pending = checkpoint["pending_action"]
+        self.action = None if pending is None else pending.numpy()
+        self.metrics.sums = {k: v.to(self.device) for k, v in checkpoint["metric_sums"].items()}
+        self.metrics.counts = dict(checkpoint["metric_counts"])
+        if checkpoint["open_episode"] is not None:
+            self._replay_open_episode(checkpoint["open_episode"])
+        set_rng_state(checkpoint["rng"])  # last: replaying the episode must not move them
+
+    def _replay_open_episode(self, saved: dict[str, Any]) -> None:
+        """Bring the env back to the checkpoint's mid-episode state: same seed, same actions."""
+        self.start_episode()
+        for action in saved["actions"].numpy():
+            obs, *_ = self.env.step(action)
+            self.obs = to_chw(obs)
+            self.episode.actions.append(action)
+        self.episode.ret = float(saved["return"])
+        if not np.array_equal(self.obs, saved["obs"].numpy()):
+            self.logger.print(
+                "warning: replaying the open episode did not reproduce its last observation; "
+                "the env is not deterministic, so the resumed run may differ from an "
+                "uninterrupted one"
+            )
+            self.obs = saved["obs"].numpy()
+
+    def close(self) -> None:
+        if self.logger is not None:
+            self.logger.close()
+        if self.overlay is not None:
+            self.overlay.close()
+        self.env.close()
+        if self.eval_envs is not None:
+            self.eval_envs.close()
+
+
+def _build_overlay(cfg: Config, device: torch.device):
+    from sgqn.overlay import OverlayPool, resolve_source
+
+    source = resolve_source(cfg.overlay_source)
+    return OverlayPool(source, cfg.overlay_pool_size, cfg.image_size, device, seed=cfg.seed)
+
+
+# --- entry points --------------------------------------------------------------------------
 
 
 def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) -> Path:
     """Train (or, with ``cfg.resume``, continue) a run; return its run directory.
 
     Args:
-        cfg: the run's configuration (see :class:`sgqn.config.Config`).
-        progress: show the tqdm progress bar.
+        cfg: the run's configuration (see :class:`sgqn.config.Config`); fields left at None
+            take the preset's values.
+        progress: show progress bars.
         eval_workers: evaluation processes per mode; default the spare cores (1 on a
             2-core machine: evaluation in this process).
 
     Raises:
-        ConfigError: bad flag values.
+        ConfigError: bad flag values or run directory.
+        CheckpointError: --resume from a damaged or unsafe checkpoint.
         dmcgb.errors.UnknownTask: an unknown env id or mode.
         dmcgb.errors.MissingData: a test distribution's data is not available.
         sgqn.replay.InsufficientMemory: the replay buffer does not fit on the device.
+        sgqn.stopping.Stopped: SIGINT/SIGTERM stopped the run; a checkpoint was saved.
     """
+    modes_from_preset = cfg.eval_modes is None and not cfg.resume
+    cfg, device, run_dir, checkpoint = prepare(cfg)
+    start = 0 if checkpoint is None else int(checkpoint["step"])
+    if checkpoint is not None and start >= cfg.total_steps() and is_finished(run_dir):
+        print(f"sgqn.train: {run_dir} is finished ({start} steps); --steps extends it")
+        return run_dir
     from dmcgb.rendering import ensure_gl_backend
 
     ensure_gl_backend()  # before anything imports mujoco's renderer
-    from sgqn.agent import SGSAC
-    from sgqn.logger import Logger
-    from sgqn.replay import ReplayBuffer
-
-    cfg, device, run_dir, checkpoint = _prepare_run(cfg)
-    total = cfg.total_steps()
-    seed_everything(cfg.seed)
-    env, eval_envs = _make_envs(cfg, eval_workers)  # fails early on missing video data
-    overlay = _build_overlay(cfg, device) if cfg.use_ssl else None
-    if overlay is not None:
-        cfg = dataclasses.replace(cfg, extra={**cfg.extra, "overlay": overlay.description})
-    obs_shape = (3 * cfg.frame_stack, cfg.image_size, cfg.image_size)
-    action_space = env.action_space
-    agent = SGSAC(obs_shape, action_space.shape, cfg, device, overlay=overlay)
-    capacity = cfg.replay_capacity or total
-    frame_shape = (3, cfg.image_size, cfg.image_size)
-    replay = ReplayBuffer(capacity, frame_shape, action_space.shape[0], cfg.frame_stack, device)
-    explore_rng = np.random.default_rng([cfg.seed, 3])
-    step, episode = 0, 0
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record_path = run_dir / "config.json"
+    check_pixels(cfg.env, cfg.image_size)
     if checkpoint is None:
-        record = _run_record(cfg, device)
+        optional = cfg.preset == "cpu-demo" and modes_from_preset
+        cfg = fetch_eval_data(cfg, optional, lambda m: print(f"sgqn.train: {m}", flush=True))
     else:
-        agent.load_state_dict(checkpoint["agent"])
-        replay.load(run_dir / "replay", checkpoint["replay"])
-        set_rng_state(checkpoint["rng"])
-        explore_rng.bit_generator.state = checkpoint["explore_rng"]
-        step, episode = int(checkpoint["step"]), int(checkpoint["episode"])
-        record = _record_resume(record_path, cfg, step)
-    _write_json(record_path, record)
-    print(f"sgqn.train: run dir {run_dir} | device {device} | preset {cfg.preset}", flush=True)
-    print(json.dumps(config_to_dict(cfg), indent=None), flush=True)
-    if step >= total:
-        print(f"sgqn.train: the run already has {step} of {total} steps", flush=True)
-
-    logger = Logger(run_dir, total, start_step=step, progress=progress)
-    if overlay is not None:
-        logger.print(f"overlay images: {overlay.description}")
-
-    def save() -> None:
-        cursor = replay.save(run_dir / "replay")
-        save_checkpoint(
-            run_dir / CHECKPOINT_NAME,
-            agent=agent,
-            cfg=cfg,
-            step=step,
-            episode=episode,
-            replay=cursor,
-            action_shape=list(action_space.shape),
-            explore_rng=explore_rng.bit_generator.state,
-        )
-
-    last_results: list[dict[str, Any]] = []
-    next_save = (step // cfg.save_freq + 1) * cfg.save_freq
-    metric_means = _MetricMeans()
-    obs_chw, episode_return, episode_steps, episode_start = None, 0.0, 0, time.perf_counter()
+        forget_after(run_dir, start, cfg.total_steps())
+    previous_threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(cfg.threads or default_threads())
+    announce(cfg, device, run_dir, None if checkpoint is None else start)
     try:
-        while step < total:
-            if obs_chw is None:  # a new episode
-                obs, _ = env.reset(seed=episode_seed(cfg.seed, TRAIN, episode))
-                obs_chw = to_chw(obs)
-                episode_return, episode_steps, episode_start = 0.0, 0, time.perf_counter()
-
-            if step < cfg.init_steps:
-                action = explore_rng.uniform(action_space.low, action_space.high).astype(np.float32)
+        trainer = Trainer(
+            cfg, device, run_dir, start_step=start, progress=progress, eval_workers=eval_workers
+        )
+        try:
+            if checkpoint is None:
+                record = run_record(trainer.cfg, str(device), torch.get_num_threads())
             else:
-                action = agent.act(obs_chw, sample=True)
-            if step >= cfg.init_steps and len(replay) > 0:
-                num_updates = cfg.init_steps if step == cfg.init_steps and step > 0 else 1
-                for _ in range(num_updates):
-                    metric_means.add(agent.update(replay.sample(cfg.batch_size), step))
-
-            obs, reward, terminated, truncated, _ = env.step(action)
-            next_chw = to_chw(obs)
-            replay.add(obs_chw, action, float(reward), next_chw, terminated, truncated)
-            obs_chw = next_chw
-            episode_return += float(reward)
-            episode_steps += 1
-            step += 1
-            logger.step()
-
-            if terminated or truncated:
-                elapsed = time.perf_counter() - episode_start
-                row = {
-                    "step": step,
-                    "frames": step * cfg.action_repeat,
-                    "episode": episode,
-                    "episode_return": episode_return,
-                    "episode_steps": episode_steps,
-                    "steps_per_s": episode_steps / max(elapsed, 1e-9),
-                    **metric_means.pop(),
-                }
-                logger.log_train(row)
-                episode += 1
-                obs_chw = None
-                if step >= next_save and step < total:
-                    save()  # at an episode boundary: a resumed run starts the next episode
-                    next_save = (step // cfg.save_freq + 1) * cfg.save_freq
-
-            if step % cfg.eval_freq == 0 or step == total:
-                last_results = _evaluate_and_log(agent, eval_envs, cfg, step, run_dir, logger)
-            if cfg.saliency_freq and (step % cfg.saliency_freq == 0 or step == total):
-                path = run_dir / "saliency" / f"step{step:08d}.png"
-                write_saliency_figure(agent, eval_envs, cfg.seed, path)
-    except KeyboardInterrupt:
-        logger.print(f"interrupted at step {step}; saving a checkpoint, resume with --resume")
-        save()
-        raise
+                trainer.restore(checkpoint)
+                record = record_resume(run_dir, trainer.cfg, start)
+            write_json(run_dir / RECORD_NAME, record)
+            with trainer.stop:
+                try:
+                    trainer.train()
+                except Stopped as stopped:
+                    trainer.save()
+                    trainer.logger.print(
+                        f"sgqn.train: {stopped} at step {trainer.step}; checkpoint saved. "
+                        f"Continue with: {PROG} --resume --run-dir {run_dir}",
+                        file=sys.stderr,
+                    )
+                    raise
+        finally:
+            trainer.close()
     finally:
-        logger.close()
-        if overlay is not None:
-            overlay.close()
-        env.close()
-        eval_envs.close()
-    save()
-    if last_results:
-        write_results(run_dir, last_results)
-        print(f"\nresults at step {step} ({step * cfg.action_repeat} frames), {run_dir}:")
-        print(results_table(last_results), flush=True)
+        torch.set_num_threads(previous_threads)
     return run_dir
+
+
+def _help_hints() -> dict[str, str]:
+    """``(paper: X; cpu-demo: Y)`` for the preset fields, instead of ``(default: None)``."""
+    hints = {}
+    for name in PRESET_FIELDS:
+        values = []
+        for preset, table in PRESETS.items():
+            value = table[name]
+            if isinstance(value, dict):
+                value = value["dmc"]
+            if isinstance(value, tuple):
+                value = " ".join(value)
+            values.append(f"{preset}: {value}")
+        hints[name] = f"(default from --preset: {'; '.join(values)})"
+    for name in ("run_dir", "device", "threads", "frames", "replay_capacity", "saliency_quantile"):
+        hints[name] = "(default: see above)"
+    return hints
+
+
+GROUP_TITLES = {
+    "run": "What to train, where to write it, on which device",
+    "environment": "Observations and actions",
+    "schedule": "Run length, evaluation, checkpoints and figures (in agent steps)",
+    "SAC": "Soft actor-critic (the paper's Table 3)",
+    "networks": "Encoder and heads (the paper's Table 3)",
+    "augmentation": "Data augmentation",
+    "SGQN": "Saliency-guided Q-networks: consistency and self-supervision",
+    "speed": "Speed",
+}
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    """The :class:`Config` of a ``python -m sgqn.train`` command line."""
+    from sgqn.cli import parse
+
+    return parse(
+        Config,
+        argv,
+        prog=PROG,
+        description=__doc__.split("\n\n")[0],
+        titles=GROUP_TITLES,
+        hints=_help_hints(),
+        exclude=("extra",),
+    )
 
 
 def cli(argv: list[str] | None = None) -> None:
     """``python -m sgqn.train``: parse a Config from the command line and train."""
-    import tyro
-
     from dmcgb.errors import DMCGBError
     from sgqn.replay import InsufficientMemory
+    from sgqn.results import ResultsError
 
-    cfg = tyro.cli(Config, args=argv, description=__doc__.split("\n\n")[0])
+    cfg = parse_args(argv)
     try:
         main(cfg)
-    except (ConfigError, DMCGBError, InsufficientMemory, FileNotFoundError) as error:
+    except Stopped as stopped:
+        raise SystemExit(exit_code(stopped.signum)) from None
+    except KeyboardInterrupt:
+        print(
+            "sgqn.train: aborted without saving; --resume continues from the last checkpoint",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    except (
+        ConfigError,
+        CheckpointError,
+        ResultsError,
+        DMCGBError,
+        InsufficientMemory,
+        FileNotFoundError,
+    ) as error:
         print(f"sgqn.train: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from sgqn.agent import SGSAC, Batch, OverlaySource
 from sgqn.augment import random_shift
-from sgqn.config import Config
+from sgqn.config import Config, resolve
 from sgqn.losses import consistency_loss, critic_loss, soft_td_target
 from sgqn.saliency import attribution, masked_observation, saliency_mask
 from tests.conftest import SEED
@@ -82,7 +82,7 @@ def _changed(module: nn.Module, before: list[torch.Tensor]) -> bool:
 
 
 def test_paper_configuration_pins():
-    cfg = Config()
+    cfg = resolve(Config(), "paper")
     assert (cfg.discount, cfg.batch_size, cfg.shift_pad, cfg.overlay_alpha) == (0.99, 128, 4, 0.5)
     assert (cfg.actor_update_freq, cfg.critic_target_update_freq, cfg.aux_update_freq) == (2, 2, 2)
     assert (cfg.encoder_tau, cfg.critic_tau, cfg.consistency_weight) == (0.05, 0.01, 0.5)

@@ -1,7 +1,9 @@
-"""Checkpoints: atomic writes, full agent/optimiser/RNG round trip, config round trip."""
+"""Checkpoints: atomic writes, full agent/optimiser/RNG round trip, config round trip, and
+weights-only loading (a crafted file is refused, nothing in it runs)."""
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import numpy as np
@@ -10,6 +12,7 @@ import torch
 
 from sgqn.agent import SGSAC
 from sgqn.checkpoint import (
+    CheckpointError,
     config_from_dict,
     config_to_dict,
     load_checkpoint,
@@ -99,3 +102,73 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 def test_missing_checkpoint_error_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint at .*checkpoint.pt"):
         load_checkpoint(tmp_path / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("algo", ["sac", "sac_consistency", "sac_ssl", "sgqn"])
+def test_every_algo_checkpoints_in_the_weights_only_format(tmp_path, algo):
+    cfg = Config(algo=algo, **_TINY)
+    agent = _agent(cfg)
+    agent.update(_batch(), 0)
+    explore = np.random.default_rng(7)
+    explore.random()
+    path = save_checkpoint(
+        tmp_path / "checkpoint.pt",
+        agent=agent,
+        cfg=cfg,
+        explore_rng=explore.bit_generator.state,
+        pending_action=torch.ones(2),
+        open_episode=None,
+    )
+    payload = torch.load(path, weights_only=True)  # what load_checkpoint does
+    assert payload["config"]["algo"] == algo
+    assert np.random.default_rng(7).bit_generator.state != payload["explore_rng"]
+    restored = np.random.default_rng(0)
+    restored.bit_generator.state = payload["explore_rng"]
+    assert restored.random() == explore.random()
+
+
+def test_saving_something_that_would_not_load_safely_fails_at_once(tmp_path):
+    cfg = Config(algo="sac", **_TINY)
+    with pytest.raises(TypeError, match=r"checkpoint\['when'\] \(datetime\)"):
+        import datetime
+
+        save_checkpoint(tmp_path / "c.pt", agent=_agent(cfg), cfg=cfg, when=datetime.datetime.now())
+    assert not (tmp_path / "c.pt").exists()
+
+
+class _Payload:
+    """Unpickling this object would create a file: the classic pickle exploit."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_crafted_checkpoint_is_refused_without_running_code(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"format": 2, "agent": {}, "config": {}, "evil": _Payload(marker)}, path)
+    with pytest.raises(CheckpointError, match="objects other than tensors and plain values"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    # the same bytes unpickled without the weights-only guard would have run the payload
+    torch.load(path, weights_only=False)["evil"].close()
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04 truncated zip"])
+def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="is damaged and cannot be read.*another --run-dir"):
+        load_checkpoint(path)
+
+
+def test_a_foreign_payload_is_not_taken_for_a_checkpoint(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(CheckpointError, match="not an sgqn checkpoint of format 2"):
+        load_checkpoint(path)
+    pickle.dumps(0)  # (pickle stays importable for the payload class above)

@@ -8,14 +8,13 @@ and batch 64; everything else is the paper's SG-SAC (all losses and update frequ
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from sgqn import train
 from sgqn.config import Config
 from sgqn.evaluation import EvalEnvs, evaluate
+from sgqn.results import read_final
 from tests.conftest import SEED
 
 _ENV = "dmcgb/RobotReach-train-v0"
@@ -57,12 +56,12 @@ def test_sgqn_beats_random_on_robot_reach(tmp_path):
         run_dir=str(tmp_path / "run"),
     )
     run_dir = train.main(cfg, progress=False, eval_workers=1)
-    learned = json.loads((run_dir / "results.json").read_text())["results"][0]
+    learned = read_final(run_dir).mode("train").summary()
     assert learned["step"] == 1000 and learned["episodes"] == _EPISODES
 
     envs = EvalEnvs({"train": _ENV}, SEED, action_repeat=1, image_size=64)
     try:  # the same evaluation episodes (seeds), acted by the random policy
-        random_returns = evaluate(_UniformPolicy(2, SEED), envs, _EPISODES, SEED)["train"]
+        random_returns = evaluate(_UniformPolicy(2, SEED), envs, _EPISODES, SEED)["train"].returns
     finally:
         envs.close()
     random_mean = float(np.mean(random_returns))

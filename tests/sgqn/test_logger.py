@@ -1,10 +1,12 @@
-"""CSV metrics: header once, new columns widen the file, resume drops rows after the checkpoint."""
+"""CSV metrics: header once, new columns widen the file, resume drops rows after the checkpoint;
+eval.csv is the table of the results files."""
 
 from __future__ import annotations
 
 import csv
 
 from sgqn.logger import CsvLog, Logger
+from sgqn.results import Evaluation, ModeResult
 
 
 def _read(path):
@@ -36,14 +38,27 @@ def test_truncate_after_drops_rows_logged_after_the_checkpoint(tmp_path):
     assert [r["step"] for r in log.rows()] == ["100", "200"]
 
 
+def _evaluation(step: int, returns: tuple[float, ...]) -> Evaluation:
+    result = ModeResult("dmcgb/WalkerWalk-train-v0", "train", "sac", 1, step, 4 * step, returns)
+    return Evaluation(step, (result,))
+
+
 def test_logger_writes_train_and_eval_files(tmp_path):
     logger = Logger(tmp_path, total_steps=10, progress=False)
     logger.log_train({"step": 5, "episode_return": 1.5})
-    logger.log_eval({"step": 10, "mode": "train", "return_mean": 2.0, "return_std": 0.1})
+    first, second = _evaluation(5, (1.0, 3.0)), _evaluation(10, (4.0, 8.0))
+    logger.log_eval(first, [first])
+    logger.log_eval(second, [first, second])
     logger.step(10)
     logger.close()
     assert CsvLog(tmp_path / "metrics.csv").rows() == [{"step": "5", "episode_return": "1.5"}]
-    assert CsvLog(tmp_path / "eval.csv").rows()[0]["mode"] == "train"
+    rows = CsvLog(tmp_path / "eval.csv").rows()
+    assert [
+        (r["step"], r["mode"], float(r["return_mean"]), float(r["return_std"])) for r in rows
+    ] == [
+        ("5", "train", 2.0, 1.0),
+        ("10", "train", 6.0, 2.0),
+    ]
     # a resumed logger from step 4 forgets the episode logged at step 5
     Logger(tmp_path, total_steps=10, start_step=4, progress=False).close()
     assert CsvLog(tmp_path / "metrics.csv").rows() == []

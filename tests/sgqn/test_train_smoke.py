@@ -1,149 +1,208 @@
-"""End to end: train a few hundred steps in-process, resume, evaluate a checkpoint."""
+"""End to end: a tiny run in-process, what its directory holds, and ``sgqn.eval`` on it."""
 
 from __future__ import annotations
 
-import csv
-import json
+import functools
+import http.server
+import threading
 
-import numpy as np
+import gymnasium as gym
 import pytest
-import torch
 
-from dmcgb.errors import MissingData, UnknownTask
+from dmcgb.errors import MissingData
 from sgqn import eval as sgqn_eval
 from sgqn import train
 from sgqn.checkpoint import load_checkpoint
-from sgqn.config import Config
+from sgqn.results import FINAL_NAME, read_evaluation, read_evaluations, read_final
+from tests.conftest import SEED
+from tests.sgqn.runs import csv_rows, json_file, tiny
 
-_ENV = "dmcgb/CartpoleBalance-train-v0"
-# Tiny networks and an action repeat of 8 (125-step episodes) keep this to about a minute.
-_TINY = dict(
-    env=_ENV,
-    algo="sgqn",
-    seed=3,
-    action_repeat=8,
-    init_steps=50,
-    eval_freq=200,
-    eval_episodes=1,
-    eval_modes=("train", "videohard"),
-    save_freq=100,
-    saliency_freq=200,
-    batch_size=8,
-    num_conv_layers=3,
-    num_filters=8,
-    hidden_dim=32,
-    overlay_source="embedded",
-    overlay_pool_size=16,
-)
+_STEPS, _EVAL_FREQ, _EPISODES = 60, 30, 2
 
 
-def _rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, env_data_dir):
+    """A finished sgqn run with evaluations on train and videohard at steps 30 and 60."""
+    run = tmp_path_factory.mktemp("smoke") / "run"
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("DMCGB_DATA_DIR", str(env_data_dir))
+        m.setenv("DMCGB_OFFLINE", "1")
+        cfg = tiny(
+            algo="sgqn",
+            seed=SEED,
+            steps=_STEPS,
+            eval_freq=_EVAL_FREQ,
+            eval_episodes=_EPISODES,
+            eval_modes=("train", "videohard"),
+            save_freq=30,
+            saliency_freq=_STEPS,
+            run_dir=str(run),
+        )
+        assert train.main(cfg, progress=False) == run
+    return run
 
 
-def _critic_updates(run_dir) -> int:
-    state = load_checkpoint(run_dir / "checkpoint.pt")["agent"]["critic_optimizer"]["state"]
-    return int(state[0]["step"])
+def _benchmark_videos(env_id: str, episodes: int) -> list[int]:
+    """The benchmark's protocol: one env, seeded once, reset again and again."""
+    env = gym.make(env_id)
+    try:
+        videos = [env.reset(seed=SEED)[1]["video_index"]]
+        return videos + [env.reset()[1]["video_index"] for _ in range(episodes - 1)]
+    finally:
+        env.close()
 
 
-def test_train_resume_and_evaluate(tmp_path, dmcgb_data):
-    run_dir = tmp_path / "run"
-    cfg = Config(**_TINY, steps=200, run_dir=str(run_dir))
-    assert train.main(cfg, progress=False) == run_dir
+def test_the_run_directory_holds_the_record_metrics_results_and_figures(run_dir):
+    record = json_file(run_dir / "config.json")
+    assert record["preset"] == "cpu-demo" and record["config"]["batch_size"] == 8
+    assert record["differs_from_paper"]["batch_size"] == {"value": 8, "paper": 128}
+    assert "seed" not in record["differs_from_paper"]  # a run field, not the protocol
+    assert record["total_frames"] == _STEPS * 25 and record["git_revision"]
+    assert record["torch_threads"] >= 1 and "overlay" in record["config"]["extra"]
 
-    record = json.loads((run_dir / "config.json").read_text())
-    assert record["config"]["preset"] == "cpu-demo" and record["total_frames"] == 1600
-    assert (
-        record["versions"]["torch"] == torch.__version__.split("+")[0]
-        or record["versions"]["torch"]
-    )
-    assert record["git_revision"] and "overlay" in record["config"]["extra"]
-    episodes = _rows(run_dir / "metrics.csv")
-    assert [int(r["step"]) for r in episodes] == [125]
-    assert float(episodes[0]["critic_loss"]) >= 0 and float(episodes[0]["episode_return"]) > 0
-    evals = _rows(run_dir / "eval.csv")
-    assert [(int(r["step"]), r["mode"]) for r in evals] == [(200, "train"), (200, "videohard")]
-    results = json.loads((run_dir / "results.json").read_text())["results"]
-    assert {r["mode"]: (r["step"], r["frames"]) for r in results} == {
-        "train": (200, 1600),
-        "videohard": (200, 1600),
-    }
-    assert (run_dir / "results.csv").is_file()
-    assert (run_dir / "saliency" / "step00000200.png").stat().st_size > 10_000
+    episodes = csv_rows(run_dir / "metrics.csv")
+    assert [int(r["step"]) for r in episodes] == [40]  # 40-step episodes
+    assert float(episodes[0]["critic_loss"]) >= 0
+
+    evaluations = read_evaluations(run_dir)
+    assert [e.step for e in evaluations] == [30, 60]
+    for evaluation in evaluations:
+        assert evaluation.modes == ["train", "videohard"] and evaluation.source == "train"
+        for result in evaluation.results:
+            assert result.episodes == _EPISODES and result.frames == 25 * evaluation.step
+            assert result.env_id == f"dmcgb/CartpoleBalance-{result.mode}-v0"
+            assert result.successes is None and result.colors is None
+            assert (result.videos is None) == (result.mode == "train")
+    # eval.csv is the table of the results files
+    rows = csv_rows(run_dir / "eval.csv")
+    assert [(int(r["step"]), r["mode"]) for r in rows] == [
+        (30, "train"),
+        (30, "videohard"),
+        (60, "train"),
+        (60, "videohard"),
+    ]
+    expected = [r.return_mean for e in evaluations for r in e.results]
+    assert [float(r["return_mean"]) for r in rows] == pytest.approx(expected, rel=1e-12)
+
+    # results.json is the final evaluation, written after the final checkpoint
+    assert read_final(run_dir) == evaluations[-1]
+    checkpoint = run_dir / "checkpoint.pt"
+    assert (run_dir / FINAL_NAME).stat().st_mtime_ns >= checkpoint.stat().st_mtime_ns
+    state = load_checkpoint(checkpoint)
+    assert state["step"] == _STEPS and state["replay"]["num_added"] == _STEPS
     # the protocol: init_steps updates at step init_steps, then one per agent step
-    assert _critic_updates(run_dir) == 50 + (200 - 50 - 1)
-    assert load_checkpoint(run_dir / "checkpoint.pt")["replay"]["num_added"] == 200
+    assert state["updates"] == 20 + (_STEPS - 20 - 1)
+    critic = state["agent"]["critic_optimizer"]["state"][0]["step"]
+    assert int(critic) == state["updates"]
+    assert (run_dir / "saliency" / f"step{_STEPS:08d}.png").stat().st_size > 10_000
 
-    # --resume with a longer run continues step count, buffer, optimisers
-    train.main(Config(run_dir=str(run_dir), resume=True, steps=260), progress=False)
-    checkpoint = load_checkpoint(run_dir / "checkpoint.pt")
-    assert checkpoint["step"] == 260 and checkpoint["replay"]["num_added"] == 260
-    assert _critic_updates(run_dir) == 199 + 60
-    record = json.loads((run_dir / "config.json").read_text())
-    assert record["resumed"][0]["at_step"] == 200 and record["total_steps"] == 260
-    assert [int(r["step"]) for r in _rows(run_dir / "eval.csv")][-2:] == [260, 260]
 
-    rows = sgqn_eval.main(run_dir, modes="train,videohard", episodes=1, saliency=True)
-    assert [r["mode"] for r in rows] == ["train", "videohard"]
-    assert all(
-        r["episodes"] == 1 and r["step"] == 260 and np.isfinite(r["return_mean"]) for r in rows
+def test_periodic_evaluations_show_the_benchmarks_video_sequence(run_dir, dmcgb_data):
+    expected = _benchmark_videos("dmcgb/CartpoleBalance-videohard-v0", _EPISODES)
+    for evaluation in read_evaluations(run_dir):
+        assert list(evaluation.mode("videohard").videos) == expected
+
+
+@pytest.fixture(scope="module")
+def evaluated(run_dir, env_data_dir):
+    """sgqn.eval on the run: 3 episodes of train and videohard, with the saliency figure."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("DMCGB_DATA_DIR", str(env_data_dir))
+        m.setenv("DMCGB_OFFLINE", "1")
+        return sgqn_eval.main(
+            run_dir, modes="train,videohard", episodes=3, saliency=True, progress=False
+        )
+
+
+def test_sgqn_eval_writes_its_own_results_file_and_figure(run_dir, evaluated, capsys):
+    assert evaluated.step == _STEPS and evaluated.source == "eval"
+    assert read_evaluation(run_dir / "evals" / f"eval_step{_STEPS:08d}.json") == evaluated
+    assert [e.step for e in read_evaluations(run_dir)] == [30, 60]  # training's, untouched
+    # the run seed's episodes: the first two are the ones training evaluated at the same step
+    final = read_final(run_dir)
+    for mode in ("train", "videohard"):
+        returns = evaluated.mode(mode).returns
+        assert len(returns) == 3
+        assert returns[:2] == pytest.approx(final.mode(mode).returns, rel=1e-5)
+    assert (run_dir / "saliency" / f"eval_step{_STEPS:08d}.png").is_file()
+
+
+def test_sgqn_eval_shows_the_benchmarks_video_sequence(evaluated, dmcgb_data):
+    expected = _benchmark_videos("dmcgb/CartpoleBalance-videohard-v0", 3)
+    assert list(evaluated.mode("videohard").videos) == expected
+
+
+def test_a_robot_run_evaluates_its_variants_with_success_rates(tmp_path):
+    run = tmp_path / "robot"
+    cfg = tiny(
+        env="dmcgb/RobotReach-train-v0",
+        action_repeat=1,
+        init_steps=5,
+        steps=10,
+        eval_freq=10,
+        eval_modes=None,  # the default: the task's variants
+        run_dir=str(run),
     )
-    assert json.loads((run_dir / "eval_results.json").read_text())["results"] == rows
-    assert (run_dir / "saliency" / "eval_step00000260.png").is_file()
+    train.main(cfg, progress=False)
+    variants = ["train", "test1", "test2", "test3", "test4", "test5"]
+    final = read_final(run)
+    assert final.modes == variants
+    for result in final.results:
+        assert result.successes is not None and result.success_rate in (0.0, 1.0)
+    assert "success_rate" in csv_rows(run / "eval.csv")[0]
+    # (sgqn.eval's default modes for a robot run: tests/sgqn/test_cli.py)
 
 
-def test_bad_flags_fail_before_any_work(tmp_path):
-    with pytest.raises(train.ConfigError, match="--init-steps"):
-        train.main(Config(**{**_TINY, "init_steps": 300}, steps=200, run_dir=str(tmp_path)))
-    with pytest.raises(train.ConfigError, match="either --steps or --frames"):
-        train.main(Config(**_TINY, steps=200, frames=800, run_dir=str(tmp_path)))
-    with pytest.raises(UnknownTask, match="did you mean 'dmcgb/CartpoleBalance-train-v0'"):
-        train.main(Config(**{**_TINY, "env": "dmcgb/CartpoleBalanse-train-v0"}, steps=200))
-    with pytest.raises(UnknownTask, match="videohrad"):
-        train.main(Config(**{**_TINY, "eval_modes": ("videohrad",)}, steps=200))
-    with pytest.raises(train.ConfigError, match="--resume needs --run-dir"):
-        train.main(Config(resume=True))
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train.main(Config(resume=True, run_dir=str(tmp_path)))
-    assert not any(tmp_path.iterdir())
-
-
-def test_missing_video_data_fails_before_training(tmp_path, monkeypatch):
+def test_offline_the_cpu_demo_evaluates_what_it_has_and_says_how_to_fetch_the_rest(
+    tmp_path, monkeypatch, capfd
+):
     monkeypatch.setenv("DMCGB_DATA_DIR", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("DMCGB_OFFLINE", "1")
-    run_dir = tmp_path / "run"
-    with pytest.raises(MissingData, match="video_hard.*python -m dmcgb.data fetch video_hard"):
-        train.main(Config(**_TINY, steps=200, run_dir=str(run_dir)), progress=False)
-    assert not run_dir.exists()
+    run = tmp_path / "run"
+    cfg = tiny(preset="cpu-demo", eval_modes=None, steps=30, eval_freq=30, run_dir=str(run))
+    train.main(cfg, progress=True)
+    out, err = capfd.readouterr()
+    assert "skipping the videohard evaluation" in out
+    assert "python -m dmcgb.data fetch video_hard" in out
+    assert read_final(run).modes == ["train"]
+    assert json_file(run / "config.json")["config"]["extra"]["skipped_eval_modes"] == "videohard"
+    # the seed updates and the evaluation have their own bars under the training bar (tqdm
+    # redraws them at most once a second, so a short test sees them start)
+    assert "seed updates:   0%|          | 0/20" in err
+    assert "evaluating step 30: 0step" in err and "0/1 episodes" in err
 
 
-def test_cli_reports_bad_flags_without_a_traceback(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        train.cli(["--env", "dmcgb/WalkerWlak-train-v0", "--steps", "10", "--init-steps", "5"])
-    assert exit_info.value.code == 2
-    assert "did you mean 'dmcgb/WalkerWalk-train-v0'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        train.cli(["--algo", "dqn"])
+def test_offline_explicit_eval_modes_without_data_fail_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("DMCGB_DATA_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("DMCGB_OFFLINE", "1")
+    run = tmp_path / "run"
+    cfg = tiny(preset="cpu-demo", eval_modes=("train", "videohard"), steps=30, run_dir=str(run))
+    with pytest.raises(MissingData, match="python -m dmcgb.data fetch video_hard"):
+        train.main(cfg, progress=False)
+    assert not run.exists()
 
 
-@pytest.mark.slow
-def test_resumed_run_matches_the_uninterrupted_run(tmp_path, dmcgb_data):
-    """Interrupted at an episode boundary and resumed, a run ends with the same weights.
-
-    (``sac_consistency``: the overlay pool of the SSL algos refreshes from a background
-    thread, which is not reproducible step for step.)
-    """
-    small = {**_TINY, "algo": "sac_consistency", "eval_modes": ("train",), "saliency_freq": 0}
-    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    train.main(Config(**small, steps=200, run_dir=str(straight)), progress=False)
-    train.main(Config(**small, steps=125, run_dir=str(interrupted)), progress=False)
-    train.main(Config(run_dir=str(interrupted), resume=True, steps=200), progress=False)
-    a = load_checkpoint(straight / "checkpoint.pt")["agent"]
-    b = load_checkpoint(interrupted / "checkpoint.pt")["agent"]
-    for name in ("critic", "actor", "critic_target"):
-        for key in a[name]:
-            torch.testing.assert_close(a[name][key], b[name][key], rtol=0, atol=0)
-    assert _rows(straight / "metrics.csv") != [] and [
-        r["episode_return"] for r in _rows(straight / "metrics.csv")
-    ] == [r["episode_return"] for r in _rows(interrupted / "metrics.csv")]
+def test_the_eval_data_is_fetched_before_training_from_a_mirror(
+    tmp_path, monkeypatch, shared_data, capfd
+):
+    """What the README's main command does on a fresh machine, against a local mirror."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(shared_data))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("DMCGB_DATA_DIR", str(tmp_path / "cache"))
+        monkeypatch.setenv("DMCGB_MIRROR", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.delenv("DMCGB_OFFLINE", raising=False)
+        run = tmp_path / "run"
+        cfg = tiny(eval_modes=("videohard",), steps=25, eval_freq=25, run_dir=str(run))
+        train.main(cfg, progress=False)
+    finally:
+        server.shutdown()
+        thread.join()
+    out, _ = capfd.readouterr()
+    megabytes = sum(p.stat().st_size for p in (shared_data / "video_hard").glob("*.mp4")) / 1e6
+    assert f"fetching the videohard data (video_hard: 100 files, {megabytes:.0f} MB)" in out
+    assert len(list((tmp_path / "cache" / "video_hard").glob("*.mp4"))) == 100
+    assert read_final(run).modes == ["videohard"]

@@ -1,0 +1,342 @@
+"""A run before its training loop: the config, device and directory it gets, the data it
+needs, what it prints at start, and its record (``config.json``).
+
+:func:`prepare` runs before any env, network or data is set up, so that a bad flag, env id,
+mode or ``--run-dir`` fails in a second with a message, not after minutes of set-up.
+
+``config.json`` holds the resolved config, the preset and every value that differs from the
+paper's, the device and thread count, package versions, the git revision, the command line
+and the start time; a resumed run appends to its ``resumed`` list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sgqn.checkpoint import CHECKPOINT_NAME, config_from_dict, config_to_dict, load_checkpoint
+from sgqn.config import Config, ConfigError, paper_differences, resolve
+from sgqn.envs import make_env
+from sgqn.evaluation import check_modes, data_groups, eval_env_ids
+from sgqn.files import atomic_path
+from sgqn.results import FINAL_NAME
+
+__all__ = [
+    "RECORD_NAME",
+    "prepare",
+    "resolve_device",
+    "default_threads",
+    "check_env_ids",
+    "check_pixels",
+    "fetch_eval_data",
+    "announce",
+    "forget_after",
+    "default_run_dir",
+    "check_run_dir",
+    "run_record",
+    "record_resume",
+    "write_json",
+]
+
+RECORD_NAME = "config.json"
+_REPO = Path(__file__).resolve().parents[1]
+PROG = "python -m sgqn.train"
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``--device``, or CUDA when torch sees a GPU, else the CPU."""
+    device = (
+        torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"--device {name} asked for CUDA, but torch sees no GPU; pass --device cpu"
+        )
+    return device
+
+
+def default_threads() -> int:
+    """torch threads for a CPU run: the cores minus one (rendering needs one), at least 1."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | None]:
+    """Resolve the config, the device and the run dir (and for --resume, load the checkpoint).
+
+    Nothing is created or set up: this fails in a second on a bad flag or run directory.
+
+    Raises:
+        ConfigError: a bad flag value or run directory.
+        dmcgb.errors.UnknownTask: an unknown env id (with the closest ids).
+        CheckpointError: --resume with a damaged or unsafe checkpoint.
+    """
+    device = resolve_device(cfg.device)
+    if not cfg.resume:
+        check_env_ids(cfg)
+        cfg = resolve(cfg, preset="paper" if device.type == "cuda" else "cpu-demo")
+        run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
+        check_run_dir(run_dir, resume=False)
+        return dataclasses.replace(cfg, run_dir=str(run_dir)), device, run_dir, None
+    if not cfg.run_dir:
+        raise ConfigError("--resume needs --run-dir DIR, the run to continue")
+    run_dir = Path(cfg.run_dir)
+    check_run_dir(run_dir, resume=True)
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    saved = config_from_dict(checkpoint["config"])
+    # The saved config wins; only the run length, the device and the threads may change.
+    overrides: dict[str, Any] = {"resume": True, "run_dir": str(run_dir)}
+    for name in ("device", "threads"):
+        if getattr(cfg, name) is not None:
+            overrides[name] = getattr(cfg, name)
+    if cfg.steps is not None or cfg.frames is not None:
+        overrides.update(steps=cfg.steps, frames=cfg.frames)
+    resumed = resolve(dataclasses.replace(saved, **overrides))
+    return resumed, resolve_device(resumed.device), run_dir, checkpoint
+
+
+def check_env_ids(cfg: Config) -> None:
+    """Fail at once on an unknown env id or mode (the registries only: nothing is built)."""
+    import gymnasium as gym
+
+    import dmcgb  # noqa: F401  (registers the ids)
+
+    if cfg.env.startswith("dmcgb/"):
+        from dmcgb.registration import parse_env_id
+
+        parse_env_id(cfg.env)  # UnknownTask: "... did you mean ...?"
+    else:
+        gym.spec(cfg.env)  # gymnasium's own error with suggestions
+    try:
+        check_modes(cfg.env, cfg.eval_modes or ())
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def check_pixels(env_id: str, image_size: int) -> None:
+    """A non-dmcgb env must observe RGB frames (made once, with the GL backend chosen)."""
+    if env_id.startswith("dmcgb/"):
+        return
+    try:
+        make_env(env_id, 0, 1, 1, image_size).close()
+    except ValueError as error:
+        raise ConfigError(
+            f"--env: {error}. sgqn learns from pixels: use a dmcgb/... id, e.g. "
+            "dmcgb/WalkerWalk-train-v0, or an env whose observations are RGB frames"
+        ) from None
+
+
+def fetch_eval_data(cfg: Config, optional: bool, say) -> Config:
+    """Fetch the data of the eval modes now (not at the first evaluation).
+
+    With ``optional`` (the cpu-demo's own choice of modes), a mode whose data cannot be had
+    offline is dropped with a message saying how to get it; otherwise the error propagates.
+    """
+    from dmcgb import data
+    from dmcgb.errors import MissingData
+
+    kept = []
+    for mode, env_id in eval_env_ids(cfg.env, cfg.eval_modes).items():
+        groups = data_groups(env_id)
+        missing = [s for s in data.status(groups) if s.state != "cached"]
+        if missing:
+            size = sum(data.ASSETS[s.name].size or 0 for s in missing) / 1e6
+            say(
+                f"fetching the {mode} data ({', '.join(groups)}: {len(missing)} files, "
+                f"{size:.0f} MB) into {data.data_dir()} (set DMCGB_DATA_DIR to use another "
+                "cache, DMCGB_MIRROR to fetch from a mirror)"
+            )
+            try:
+                data.fetch(groups)
+            except MissingData as error:
+                if not optional:
+                    raise
+                say(
+                    f"skipping the {mode} evaluation: its data is not available ({error}). Fetch "
+                    f"it with `python -m dmcgb.data fetch {' '.join(groups)}` and start a new run "
+                    "to evaluate it."
+                )
+                continue
+        kept.append(mode)
+    if tuple(kept) == cfg.eval_modes:
+        return cfg
+    skipped = [m for m in cfg.eval_modes if m not in kept]
+    extra = {**cfg.extra, "skipped_eval_modes": " ".join(skipped)}
+    return dataclasses.replace(cfg, eval_modes=tuple(kept), extra=extra)
+
+
+def announce(cfg: Config, device: torch.device, run_dir: Path, resumed_at: int | None) -> None:
+    """Print where the run goes and every value that differs from the paper's protocol."""
+    threads = torch.get_num_threads()
+    what = f"resuming at step {resumed_at}" if resumed_at is not None else "new run"
+    print(
+        f"sgqn.train: {what} in {run_dir} | {cfg.env} {cfg.algo} seed {cfg.seed} | device "
+        f"{device} | {threads} torch thread{'s' * (threads > 1)} | preset {cfg.preset}",
+        flush=True,
+    )
+    differences = paper_differences(cfg)
+    if differences:
+        listed = ", ".join(f"{k} {v!r} (paper {p!r})" for k, (v, p) in differences.items())
+        print(f"sgqn.train: differs from the paper's protocol: {listed}", flush=True)
+    else:
+        print("sgqn.train: the paper's protocol (no value differs)", flush=True)
+    if cfg.extra.get("skipped_eval_modes"):
+        print(f"sgqn.train: not evaluated (no data): {cfg.extra['skipped_eval_modes']}", flush=True)
+
+
+def forget_after(run_dir: Path, step: int, total: int) -> None:
+    """On resume: drop results written after the checkpoint (they are redone), and
+    ``results.json`` if the run is extended (it is no longer finished)."""
+    for path in (run_dir / "evals").glob("step*.json"):
+        if int(path.stem[4:]) > step:
+            path.unlink()
+    if total > step:
+        (run_dir / FINAL_NAME).unlink(missing_ok=True)
+
+
+def default_run_dir(cfg: Config) -> Path:
+    """``runs/<task>-<algo>-s<seed>-<timestamp>``."""
+    name = cfg.env.split("/")[-1]
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{name}-{cfg.algo}-s{cfg.seed}-{stamp}"
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """Check that ``run_dir`` can take a new run (or, with ``resume``, holds one).
+
+    Nothing is created. A new run needs a directory that does not exist yet (in a writable
+    parent) or is empty; resuming needs the run's checkpoint.
+
+    Raises:
+        ConfigError: the directory is a file, holds something else, is not writable, or
+            (resume) holds no checkpoint; the message says what to do instead.
+    """
+    shown = str(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--run-dir {shown!r} is a file, not a directory; pass another --run-dir")
+    if resume:
+        if not (run_dir / CHECKPOINT_NAME).is_file():
+            what = "does not exist" if not run_dir.exists() else f"holds no {CHECKPOINT_NAME}"
+            raise ConfigError(
+                f"cannot --resume {shown!r}: it {what}; pass the directory of a run that saved a "
+                "checkpoint, or drop --resume to start a new run"
+            )
+        _check_writable(run_dir)
+        return
+    if run_dir.is_dir():
+        contents = sorted(p.name for p in run_dir.iterdir())
+        if (run_dir / CHECKPOINT_NAME).is_file():
+            raise ConfigError(
+                f"--run-dir {shown!r} already holds a run; pass --resume to continue it, or "
+                "another --run-dir for a new run"
+            )
+        if contents:
+            listed = ", ".join(contents[:5]) + (", ..." if len(contents) > 5 else "")
+            raise ConfigError(
+                f"--run-dir {shown!r} is not empty ({listed}) and holds no checkpoint to resume; "
+                "pass a new or empty --run-dir (or delete what is there)"
+            )
+        _check_writable(run_dir)
+        return
+    parent = run_dir.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(
+            f"--run-dir {shown!r} cannot be created: {str(parent)!r} is a file, not a directory; "
+            "pass another --run-dir"
+        )
+    _check_writable(parent, creating=shown)
+
+
+def _check_writable(folder: Path, creating: str | None = None) -> None:
+    if os.access(folder, os.W_OK | os.X_OK):
+        return
+    what = f"cannot create --run-dir {creating!r}: " if creating else "--run-dir "
+    raise ConfigError(
+        f"{what}{str(folder)!r} is not writable by this user; pass a --run-dir you can write to"
+    )
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _git_revision() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        result = subprocess.run(
+            ["git", "-C", str(_REPO), *args], capture_output=True, text=True, timeout=10
+        )
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    try:
+        revision = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.TimeoutExpired):
+        revision, dirty = "", False
+    return {"git_revision": revision or "unknown", "git_dirty": dirty}
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("dmcgb-sgqn", "torch", "numpy", "gymnasium", "mujoco", "dm_control", "tyro"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    import sgqn
+
+    versions["sgqn"] = sgqn.__version__
+    return versions
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _protocol(cfg: Config) -> dict[str, Any]:
+    total = cfg.total_steps()
+    differences = {
+        name: {"value": value, "paper": paper}
+        for name, (value, paper) in paper_differences(cfg).items()
+    }
+    return {
+        "config": config_to_dict(cfg),
+        "preset": cfg.preset,
+        "differs_from_paper": differences,
+        "total_steps": total,
+        "total_frames": total * cfg.action_repeat,
+    }
+
+
+def run_record(cfg: Config, device: str, threads: int) -> dict[str, Any]:
+    """The ``config.json`` of a new run."""
+    return {
+        **_protocol(cfg),
+        "device": device,
+        "torch_threads": threads,
+        "versions": _versions(),
+        **_git_revision(),
+        "command": sys.argv,
+        "started": _now(),
+    }
+
+
+def record_resume(run_dir: Path, cfg: Config, step: int) -> dict[str, Any]:
+    """``config.json`` of a resumed run: the original record, the new length, when it resumed."""
+    path = run_dir / RECORD_NAME
+    record = json.loads(path.read_text()) if path.exists() else {}
+    record.setdefault("resumed", []).append({"at_step": step, "time": _now(), "command": sys.argv})
+    record.update(_protocol(cfg))
+    return record
