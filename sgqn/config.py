@@ -10,10 +10,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sgqn.algorithms import ALGORITHMS, ALGOS, Algorithm
+
 __all__ = ["Config", "ALGOS", "PRESETS", "saliency_quantile_for", "apply_preset"]
 
-Algo = Literal["sac", "sac_consistency", "sac_ssl", "sgqn"]
-ALGOS: tuple[str, ...] = ("sac", "sac_consistency", "sac_ssl", "sgqn")
+Algo = Literal[
+    "sac", "drq", "rad", "soda", "svea", "svea_soda", "sac_consistency", "sac_ssl", "sgqn"
+]
 
 # Table 3 of the paper: quantile rho of the binarized attribution mask, per domain.
 _SALIENCY_QUANTILE = {"walker": 0.95, "finger": 0.95, "cartpole": 0.98, "ballincup": 0.98}
@@ -28,7 +31,7 @@ class Config:
     env: str = "dmcgb/WalkerWalk-train-v0"
     """Training env id (a `dmcgb/...-train-v0` id)."""
     algo: Algo = "sgqn"
-    """Which agent: plain `sac`, `sac_consistency` (+L_C), `sac_ssl` (+self-supervision), or full `sgqn` (Table 2)."""
+    """Which agent (`sgqn.algorithms`): `sac` (no augmentation), `drq` (random shift), `rad` (random crop), `soda`, `svea`, `svea_soda`, the SGQN ablations `sac_consistency` and `sac_ssl` (Table 2), or `sgqn`."""
     seed: int = 1
     """Seed of torch, numpy and the env."""
     preset: Literal["paper", "cpu-demo"] | None = None
@@ -46,7 +49,9 @@ class Config:
     action_repeat: int = 4
     """Control steps per agent step."""
     image_size: int = 84
-    """Observation height and width in pixels."""
+    """Height and width of the network's input in pixels (what the env renders, except for the random-crop algos: see --crop-margin)."""
+    crop_margin: int = 16
+    """rad, soda: the env renders image_size + crop_margin pixels and updates random-crop image_size (DMControl-GB: 100 -> 84); acting and evaluation take the centre crop."""
 
     # --- schedule (agent steps unless said otherwise) ----------------------------------------
     steps: int | None = None
@@ -99,6 +104,20 @@ class Config:
     shift_pad: int = 4
     """Random shift: replicate-pad by this many pixels, then random crop back."""
 
+    # --- SVEA and SODA ----------------------------------------------------------------------
+    svea_alpha: float = 0.5
+    """SVEA: weight of the critic loss on the clean obs."""
+    svea_beta: float = 0.5
+    """SVEA: weight of the critic loss on the augmented obs (same targets, from clean next_obs)."""
+    svea_augmentation: Literal["overlay", "conv"] = "overlay"
+    """SVEA's augmentation: `overlay` (natural images, the SGQN paper's protocol) or `conv` (random convolution, the DMControl-GB default)."""
+    soda_batch_size: int = 256
+    """SODA: transitions in its own replay batch."""
+    soda_tau: float = 0.005
+    """SODA: momentum of its target encoder and projector."""
+    soda_lr: float = 1e-3
+    soda_beta: float = 0.9
+
     # --- SGQN ------------------------------------------------------------------------------
     saliency_quantile: float | None = None
     """rho of the binarized mask; default from Table 3 (0.95 walker/finger, 0.98 cartpole/ball_in_cup)."""
@@ -107,13 +126,13 @@ class Config:
     aux_lr: float = 3e-4
     aux_beta: float = 0.9
     aux_update_freq: int = 2
-    """Self-supervised (attribution prediction) update every this many steps."""
+    """Auxiliary update (SGQN's attribution head, SODA) every this many steps."""
+    attribution_head: Literal["code", "paper"] = "code"
+    """SGQN's attribution head: `code` (conv filters 128, 64, 9 with PyTorch's default init: the authors' code, which produced the published numbers) or `paper` (64, 64, 9 with orthogonal init: the appendix text)."""
     overlay_alpha: float = 0.5
-    """s~ = (1 - alpha) * s + alpha * image."""
+    """s~ = (1 - alpha) * s + alpha * image (SGQN, SODA, SVEA)."""
     overlay_source: str = "auto"
-    """`places365`, a folder of images, `embedded`, or `auto` (places365 if cached, else embedded with a warning)."""
-    overlay_pool_size: int = 2048
-    """Decoded overlay images kept on the training device, refreshed in the background."""
+    """Overlay images: `places365-train` (the authors' code; the paper preset's default), `places365-val` (lighter download), a folder of images, `embedded` (procedural textures, no data), or `auto` (train, else val if cached, else embedded with a warning). Each update draws fresh images, random-resized-cropped and flipped."""
 
     # --- speed -----------------------------------------------------------------------------
     amp: bool = False
@@ -125,16 +144,41 @@ class Config:
     """Free-form notes recorded in the run's config (e.g. the overlay fallback)."""
 
     @property
+    def algorithm(self) -> Algorithm:
+        """The row of `sgqn.algorithms.ALGORITHMS` for --algo."""
+        if self.algo not in ALGORITHMS:
+            raise ValueError(f"--algo must be one of {ALGOS}, actual value: {self.algo!r}")
+        return ALGORITHMS[self.algo]
+
+    @property
     def use_consistency(self) -> bool:
-        return self.algo in ("sac_consistency", "sgqn")
+        return self.algorithm.consistency
 
     @property
     def use_ssl(self) -> bool:
-        return self.algo in ("sac_ssl", "sgqn")
+        return self.algorithm.attribution_ssl
 
     @property
     def needs_attribution(self) -> bool:
-        return self.use_consistency or self.use_ssl
+        return self.algorithm.needs_attribution
+
+    @property
+    def uses_overlay(self) -> bool:
+        """Whether updates blend natural images into observations (needs an overlay source)."""
+        algorithm = self.algorithm
+        svea_overlay = algorithm.svea and self.svea_augmentation == "overlay"
+        return svea_overlay or algorithm.soda or algorithm.attribution_ssl
+
+    @property
+    def render_size(self) -> int:
+        """Height and width the env renders: image_size, plus crop_margin for random-crop algos."""
+        crop = self.algorithm.augmentation == "crop"
+        return self.image_size + (self.crop_margin if crop else 0)
+
+    @property
+    def obs_shape(self) -> tuple[int, int, int]:
+        """(3 * frame_stack, render_size, render_size): what the agent is given."""
+        return (3 * self.frame_stack, self.render_size, self.render_size)
 
     @property
     def domain(self) -> str:
@@ -170,7 +214,8 @@ def saliency_quantile_for(env_id: str) -> float:
 
 # Overrides applied by a preset (only to fields the user left at their default).
 PRESETS: dict[str, dict[str, object]] = {
-    "paper": {},
+    # The authors' overlay images: Places365 train (fetched on first use, ~24 GB).
+    "paper": {"overlay_source": "places365-train"},
     "cpu-demo": {
         # About 1000 updates of the paper's networks at batch 32 (~0.34 s each on a 2-core
         # CPU) plus three small evaluations: under ten minutes end to end.
@@ -182,7 +227,6 @@ PRESETS: dict[str, dict[str, object]] = {
         "save_freq": 500,
         "saliency_freq": 500,
         "batch_size": 32,
-        "overlay_pool_size": 256,
     },
 }
 

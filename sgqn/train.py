@@ -284,15 +284,8 @@ def write_saliency_figure(agent: Any, envs: EvalEnvs, seed: int, path: Path) -> 
 # --- training ----------------------------------------------------------------------------
 
 
-def _build_overlay(cfg: Config, device: torch.device):
-    from sgqn.overlay import OverlayPool, resolve_source
-
-    source = resolve_source(cfg.overlay_source)
-    return OverlayPool(source, cfg.overlay_pool_size, cfg.image_size, device, seed=cfg.seed)
-
-
 def _make_envs(cfg: Config, eval_workers: int | None) -> tuple[Any, EvalEnvs]:
-    env = make_env(cfg.env, cfg.seed, cfg.frame_stack, cfg.action_repeat, cfg.image_size)
+    env = make_env(cfg.env, cfg.seed, cfg.frame_stack, cfg.action_repeat, cfg.render_size)
     workers = eval_workers or default_workers(len(cfg.eval_modes))
     try:
         eval_envs = EvalEnvs(
@@ -300,7 +293,7 @@ def _make_envs(cfg: Config, eval_workers: int | None) -> tuple[Any, EvalEnvs]:
             cfg.seed,
             cfg.frame_stack,
             cfg.action_repeat,
-            cfg.image_size,
+            cfg.render_size,
             workers=min(workers, cfg.eval_episodes),
         )
     except BaseException:
@@ -376,7 +369,7 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
     from dmcgb.rendering import ensure_gl_backend
 
     ensure_gl_backend()  # before anything imports mujoco's renderer
-    from sgqn.agent import SGSAC
+    from sgqn.agent import make_agent
     from sgqn.logger import Logger
     from sgqn.replay import ReplayBuffer
 
@@ -384,14 +377,11 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
     total = cfg.total_steps()
     seed_everything(cfg.seed)
     env, eval_envs = _make_envs(cfg, eval_workers)  # fails early on missing video data
-    overlay = _build_overlay(cfg, device) if cfg.use_ssl else None
-    if overlay is not None:
-        cfg = dataclasses.replace(cfg, extra={**cfg.extra, "overlay": overlay.description})
-    obs_shape = (3 * cfg.frame_stack, cfg.image_size, cfg.image_size)
     action_space = env.action_space
-    agent = SGSAC(obs_shape, action_space.shape, cfg, device, overlay=overlay)
+    agent = make_agent(cfg, action_space.shape, device)
+    cfg = agent.cfg  # records the overlay images' source
     capacity = cfg.replay_capacity or total
-    frame_shape = (3, cfg.image_size, cfg.image_size)
+    frame_shape = (3, cfg.render_size, cfg.render_size)
     replay = ReplayBuffer(capacity, frame_shape, action_space.shape[0], cfg.frame_stack, device)
     explore_rng = np.random.default_rng([cfg.seed, 3])
     step, episode = 0, 0
@@ -413,8 +403,8 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
         print(f"sgqn.train: the run already has {step} of {total} steps", flush=True)
 
     logger = Logger(run_dir, total, start_step=step, progress=progress)
-    if overlay is not None:
-        logger.print(f"overlay images: {overlay.description}")
+    if "overlay" in cfg.extra:
+        logger.print(f"overlay images: {cfg.extra['overlay']}")
 
     def save() -> None:
         cursor = replay.save(run_dir / "replay")
@@ -447,7 +437,7 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
             if step >= cfg.init_steps and len(replay) > 0:
                 num_updates = cfg.init_steps if step == cfg.init_steps and step > 0 else 1
                 for _ in range(num_updates):
-                    metric_means.add(agent.update(replay.sample(cfg.batch_size), step))
+                    metric_means.add(agent.update(replay.sample(cfg.batch_size), step, replay))
 
             obs, reward, terminated, truncated, _ = env.step(action)
             next_chw = to_chw(obs)
@@ -487,8 +477,7 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
         raise
     finally:
         logger.close()
-        if overlay is not None:
-            overlay.close()
+        agent.close()
         env.close()
         eval_envs.close()
     save()

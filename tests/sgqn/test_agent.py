@@ -28,18 +28,18 @@ ACTION_DIM = 4
 
 
 class GeneratedOverlay:
-    """A tiny pool of smooth random colour fields standing in for natural images."""
+    """A tiny pool of smooth random colour fields standing in for natural images.
+
+    Image i of the stream is pool[i % n]: a pure function of the index, like OverlayStream.
+    """
 
     def __init__(self, size: int, n: int = 16, seed: int = SEED, device: str = "cpu"):
-        self.generator = torch.Generator(device).manual_seed(seed)
         low = torch.rand(n, 3, 4, 4, generator=torch.Generator().manual_seed(seed))
         pool = (F.interpolate(low, size=size, mode="bilinear") * 255).to(torch.uint8)
         self.pool = pool.to(device)
 
-    def sample(self, n: int) -> torch.Tensor:
-        index = torch.randint(
-            0, len(self.pool), (n,), generator=self.generator, device=self.pool.device
-        )
+    def images(self, start: int, n: int) -> torch.Tensor:
+        index = torch.arange(start, start + n, device=self.pool.device) % len(self.pool)
         return self.pool[index]
 
 
@@ -159,9 +159,12 @@ def test_ablation_flags_switch_the_phases(algo, consistency, ssl):
             agent.explain(_batch().obs)
 
 
-def test_self_supervision_needs_an_overlay_source():
+def test_self_supervision_needs_an_overlay_source_to_update_not_to_act():
+    agent = SGSAC(SMALL_OBS, (ACTION_DIM,), _small_cfg("sac_ssl"), "cpu")
+    agent.act(_batch().obs[0], sample=False)
+    agent.attribution_maps(_batch().obs[:2])
     with pytest.raises(ValueError, match="overlay source"):
-        SGSAC(SMALL_OBS, (ACTION_DIM,), _small_cfg("sac_ssl"), "cpu")
+        agent.update(_batch(), step=2)
     assert isinstance(GeneratedOverlay(32), OverlaySource)
 
 

@@ -53,7 +53,6 @@ def test_sgqn_beats_random_on_robot_reach(tmp_path):
         eval_modes=("train",),
         saliency_freq=0,
         overlay_source="embedded",
-        overlay_pool_size=64,
         run_dir=str(tmp_path / "run"),
     )
     run_dir = train.main(cfg, progress=False, eval_workers=1)

@@ -33,7 +33,6 @@ _TINY = dict(
     num_filters=8,
     hidden_dim=32,
     overlay_source="embedded",
-    overlay_pool_size=16,
 )
 
 
