@@ -322,45 +322,6 @@ def test_act_explain_and_attribution_maps():
     assert set(maps.mask.unique().tolist()) <= {0.0, 1.0}
 
 
-def _square_at(x: torch.Tensor, size: int = 32, side: int = 6) -> torch.Tensor:
-    """(N, 9, size, size) uint8 frames with a white square centred at horizontal position x."""
-    left = ((x + 1) / 2 * (size - side)).round().long()  # (N,)
-    cols = torch.arange(size)
-    in_cols = (cols >= left[:, None]) & (cols < left[:, None] + side)  # (N, W)
-    rows = torch.zeros(size, dtype=torch.bool)
-    rows[(size - side) // 2 : (size + side) // 2] = True
-    square = rows[None, :, None] & in_cols[:, None, :]  # (N, H, W)
-    return (square[:, None].expand(-1, 9, -1, -1) * 255).to(torch.uint8)
-
-
-def test_sgqn_learns_a_pixel_bandit():
-    """The full agent learns to point at a square it only sees in pixels (one-step episodes).
-
-    Reward 1 - |a - x| for a square at x in [-1, 1]: a uniformly random policy scores 1/3.
-    Trained offline on random actions; the policy mean must score well above chance.
-    """
-    g = torch.Generator().manual_seed(SEED)
-    torch.manual_seed(SEED)
-    cfg = _small_cfg("sgqn", num_filters=16, projection_dim=32, hidden_dim=128)
-    agent = SGSAC((9, 32, 32), (1,), cfg, "cpu", GeneratedOverlay(32))
-    x = torch.rand(2000, generator=g) * 2 - 1
-    obs, action = _square_at(x), torch.rand(2000, 1, generator=g) * 2 - 1
-    reward = 1 - (action[:, 0] - x).abs()
-
-    def score() -> float:
-        x_test = torch.linspace(-1, 1, 101)
-        mean_action = torch.as_tensor(agent.act(_square_at(x_test), sample=False))[:, 0]
-        return (1 - (mean_action - x_test).abs()).mean().item()
-
-    before = score()
-    for step in range(1, 301):
-        idx = torch.randint(0, len(x), (32,), generator=g)
-        terminal = torch.zeros(32, 1)
-        agent.update(Batch(obs[idx], action[idx], reward[idx, None], obs[idx], terminal), step)
-    after = score()
-    assert after > 0.8 and after > before + 0.2, (before, after)
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("amp", [False, True])
 def test_cuda_update_never_waits_for_the_host(amp):
