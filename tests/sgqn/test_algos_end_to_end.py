@@ -1,8 +1,8 @@
 """Every --algo end to end on the CPU preset: trains, evaluates with saliency maps, resumes exactly.
 
 Tiny networks and few steps. On the robot task (RobotReach, action repeat 4: 13-step
-episodes) a run interrupted at an episode boundary and resumed must end with exactly the
-weights, optimiser states and episode returns of the uninterrupted run; that covers the
+episodes) a run interrupted at an episode boundary and resumed for a few more updates must
+end with exactly the weights, optimiser states and counters of the uninterrupted run; that covers the
 overlay images (contract 4: a function of the seed and the stream position saved in the
 agent's state), SODA's own replay batches and the random-crop algos' rendering size. On a DMC
 task each algo trains and ``sgqn.eval --saliency`` writes its maps on video_hard frames.
@@ -71,10 +71,10 @@ def _assert_same_tensors(a, b, where: str = "") -> None:
 @pytest.mark.parametrize("algo", [_param(a) for a in ALGOS])
 def test_robot_run_resumes_exactly_and_evaluates(algo, tmp_path):
     cfg = dict(_TINY, **_ROBOT, algo=algo)
-    steps = 2 * _ROBOT_EPISODE + 4
+    steps = _ROBOT_EPISODE + 4
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     train.main(Config(**cfg, steps=steps, run_dir=str(straight)), progress=False)
-    train.main(Config(**cfg, steps=2 * _ROBOT_EPISODE, run_dir=str(interrupted)), progress=False)
+    train.main(Config(**cfg, steps=_ROBOT_EPISODE, run_dir=str(interrupted)), progress=False)
     train.main(Config(run_dir=str(interrupted), resume=True, steps=steps), progress=False)
 
     a = load_checkpoint(straight / "checkpoint.pt")
@@ -82,7 +82,7 @@ def test_robot_run_resumes_exactly_and_evaluates(algo, tmp_path):
     assert a["step"] == b["step"] == steps
     _assert_same_tensors(a["agent"], b["agent"], "agent")  # networks, optimisers, counters
     returns = [r["episode_return"] for r in _rows(straight / "metrics.csv")]
-    assert len(returns) == 2 and returns == [
+    assert len(returns) == 1 and returns == [
         r["episode_return"] for r in _rows(interrupted / "metrics.csv")
     ]
     record = json.loads((straight / "config.json").read_text())
