@@ -189,6 +189,30 @@ class Config:
                 return domain
         return name
 
+    def algo_checks(self) -> list[tuple[bool, str]]:
+        """(ok, message) for each algorithm field, checked before any work."""
+        return [
+            (self.crop_margin > 0, f"--crop-margin must be > 0, actual value: {self.crop_margin}"),
+            (
+                self.svea_alpha >= 0 and self.svea_beta >= 0,
+                f"--svea-alpha and --svea-beta must be >= 0, actual values: {self.svea_alpha}, "
+                f"{self.svea_beta}",
+            ),
+            (
+                self.soda_batch_size > 0,
+                f"--soda-batch-size must be > 0, actual value: {self.soda_batch_size}",
+            ),
+            (0 < self.soda_tau <= 1, f"--soda-tau must be in (0, 1], actual value: {self.soda_tau}"),
+            (
+                0 <= self.overlay_alpha <= 1,
+                f"--overlay-alpha must be in [0, 1], actual value: {self.overlay_alpha}",
+            ),
+            (
+                self.aux_update_freq > 0,
+                f"--aux-update-freq must be > 0, actual value: {self.aux_update_freq}",
+            ),
+        ]
+
     def resolved_quantile(self) -> float:
         if self.saliency_quantile is not None:
             return self.saliency_quantile

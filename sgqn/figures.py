@@ -77,7 +77,11 @@ def saliency_rows(agent: Any, observations: dict[str, list[np.ndarray]]) -> list
             rows.append(
                 SaliencyRow(
                     label=f"{mode} #{i}",
-                    frame=_newest(maps.observation[i]).permute(1, 2, 0).to(torch.uint8).cpu().numpy(),
+                    frame=_newest(maps.observation[i])
+                    .permute(1, 2, 0)
+                    .to(torch.uint8)
+                    .cpu()
+                    .numpy(),
                     attribution=_to_unit(_newest(maps.attribution[i].detach())),
                     mask=_newest(maps.mask[i])[0].float().cpu().numpy(),
                     predicted=predicted,

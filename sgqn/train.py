@@ -1,4 +1,4 @@
-"""Train SG-SAC (or an ablation) on a dmcgb env: ``python -m sgqn.train --env ... --algo sgqn``.
+"""Train SG-SAC or a baseline on a dmcgb env: ``python -m sgqn.train --env ... --algo sgqn``.
 
 The protocol is the paper's (and the authors' code's): frame stack 3, action repeat 4,
 ``init_steps`` agent steps of uniform random actions, then at step ``init_steps`` that many
@@ -114,6 +114,7 @@ def resolve_config(cfg: Config) -> tuple[Config, torch.device]:
             cfg.replay_capacity is None or cfg.replay_capacity > 0,
             f"--replay-capacity must be > 0, actual value: {cfg.replay_capacity}",
         ),
+        *cfg.algo_checks(),
     ]
     for ok, message in checks:
         if not ok:

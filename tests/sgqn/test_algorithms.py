@@ -429,3 +429,42 @@ def test_make_agent_builds_the_stream_only_for_training(monkeypatch, tmp_path):
     finally:
         agent.close()
     assert make_agent(cfg, (ACTION_DIM,), "cpu", training=False).overlay is None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("algo", ALGOS)
+def test_cuda_update_of_every_algo_never_waits_for_the_host(algo):
+    device = torch.device("cuda")
+    torch.manual_seed(SEED)
+    cfg = _cfg(algo, amp=True)
+    agent = SGSAC(cfg.obs_shape, (ACTION_DIM,), cfg, device, GeneratedOverlay(SIZE, device="cuda"))
+    batch = Batch(*(t.to(device) for t in _batch(cfg.obs_shape)))
+    replay = FixedReplay(cfg.obs_shape)
+    replay.batch = Batch(*(t.to(device) for t in replay.batch))
+    agent.update(batch, 2, replay)  # first calls may initialise lazily
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for step in (1, 2):
+            metrics = agent.update(batch, step, replay)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert all(v.device.type == "cuda" and torch.isfinite(v) for v in metrics.values())
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("crop_margin", 0),
+        ("svea_beta", -0.5),
+        ("soda_batch_size", 0),
+        ("soda_tau", 0.0),
+        ("overlay_alpha", 1.5),
+        ("aux_update_freq", 0),
+    ],
+)
+def test_bad_algorithm_flags_are_named(field, value):
+    flag = "--" + field.replace("_", "-")
+    failed = [message for ok, message in Config(**{field: value}).algo_checks() if not ok]
+    assert len(failed) == 1 and flag in failed[0] and str(value) in failed[0]
+    assert all(ok for ok, _ in Config().algo_checks())

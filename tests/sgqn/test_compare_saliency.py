@@ -71,6 +71,8 @@ def test_comparison_figure_of_three_runs(tmp_path, dmcgb_data, capsys):
     with pytest.raises(SystemExit):
         other = Config(algo="sac", **{**_TINY, "env": "dmcgb/CartpoleBalance-train-v0"})
         agent = make_agent(other, (1,), "cpu", training=False)
-        save_checkpoint(tmp_path / "o" / "checkpoint.pt", agent=agent, cfg=other, step=0, action_shape=[1])
+        save_checkpoint(
+            tmp_path / "o" / "checkpoint.pt", agent=agent, cfg=other, step=0, action_shape=[1]
+        )
         compare_saliency.cli([str(runs[0]), str(tmp_path / "o")])
     assert "compare runs of one task" in capsys.readouterr().err
