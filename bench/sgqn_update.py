@@ -16,8 +16,8 @@ attribution]), attribution (post-critic mask and actor features), actor (+ tempe
 targets, head (SGQN's attribution head on overlaid obs), soda (its own batch of 256 +
 projector / predictor / momentum target).
 
-Timing alternates between the algorithms (one repetition of each in turn), so that a busy
-shared machine slows them alike; compare ratios within one run, not seconds across runs.
+Timing alternates: each repetition times every algorithm and phase once, in turn, so that a
+busy shared machine slows them alike; compare ratios within one run, not seconds across runs.
 Overlay images come from a pool already on the device: decoding them is a background job,
 not part of an update.
 """
@@ -147,11 +147,10 @@ def main() -> None:
     benches = {algo: _Bench(algo, args, device) for algo in algos}
     calls = {algo: bench.calls() for algo, bench in benches.items()}
     times: dict[str, dict[str, list[float]]] = {a: {c: [] for c in calls[a]} for a in algos}
-    for _ in range(args.repeats):
-        for column in _COLUMNS:
-            for algo in algos:  # alternate: each algo in turn, then the next repetition
-                if column in calls[algo]:
-                    times[algo][column].append(_timed(calls[algo][column], device))
+    for _ in range(args.repeats):  # alternate: every algo and phase once per repetition
+        for algo in algos:
+            for column, call in calls[algo].items():
+                times[algo][column].append(_timed(call, device))
     rows = {a: {c: statistics.median(v) for c, v in times[a].items()} for a in algos}
     for row in rows.values():
         row["per step"] = (row["even"] + row["odd"]) / 2
