@@ -56,7 +56,7 @@ def test_frames_at_other_sizes_show_the_same_states(dmcgb_data):
     assert max(same) < 0.5 * min(other), (same, other)
     robot = ("dmcgb/RobotReach-train-v0", [48], 3, 4)  # 13-step episodes
     with pytest.raises(ValueError, match="episode ended at agent step 13; pick --steps below 13"):
-        compare_saliency.same_state_frames(*robot, seed=5, at=[20], policy=policy)
+        compare_saliency.same_state_frames(*robot, seed=5, at=[20], policy=lambda o: np.zeros(2))
 
 
 def test_comparison_figure_of_three_runs(tmp_path, dmcgb_data, capsys):
