@@ -24,7 +24,7 @@ import torch
 from dmcgb.rendering import ensure_gl_backend
 from sgqn.config import ALGOS, Config
 from sgqn.envs import make_env, to_chw
-from sgqn.overlay import EmbeddedSource, OverlayPool
+from sgqn.overlay import EmbeddedSource, OverlayStream
 from sgqn.replay import ReplayBuffer
 
 _TINY = {"num_conv_layers": 3, "num_filters": 16, "hidden_dim": 64}
@@ -51,15 +51,15 @@ class _Loop:
             **sizes,
         )
         self.device = device
-        self.env = make_env(args.env, 0, self.cfg.frame_stack, self.cfg.action_repeat)
-        obs_shape = (3 * self.cfg.frame_stack, 84, 84)
+        size = self.cfg.render_size  # 100 for the random-crop algos (rad, soda), else 84
+        self.env = make_env(args.env, 0, self.cfg.frame_stack, self.cfg.action_repeat, size)
         self.overlay = None
-        if self.cfg.use_ssl:
-            self.overlay = OverlayPool(EmbeddedSource(), args.pool, 84, device, seed=0)
+        if self.cfg.uses_overlay:  # procedural images, decoded ahead in background threads
+            self.overlay = OverlayStream(EmbeddedSource(), self.cfg.image_size, device, seed=0)
         action_shape = self.env.action_space.shape
-        self.agent = SGSAC(obs_shape, action_shape, self.cfg, device, overlay=self.overlay)
+        self.agent = SGSAC(self.cfg.obs_shape, action_shape, self.cfg, device, self.overlay)
         capacity = args.fill + 2 * (args.warmup + args.steps) + 10
-        self.replay = ReplayBuffer(capacity, (3, 84, 84), action_shape[0], 3, device)
+        self.replay = ReplayBuffer(capacity, (3, size, size), action_shape[0], 3, device)
         self.obs = to_chw(self.env.reset(seed=0)[0])
         self.step_count = 0
         for _ in range(args.fill):  # seed phase: random actions
@@ -73,7 +73,7 @@ class _Loop:
 
     def step(self) -> None:
         action = self.agent.act(self.obs, sample=True)
-        self.agent.update(self.replay.sample(self.cfg.batch_size), self.step_count)
+        self.agent.update(self.replay.sample(self.cfg.batch_size), self.step_count, self.replay)
         self._env_step(action)
         self.step_count += 1
 
@@ -93,7 +93,7 @@ class _Loop:
         lap("act")
         batch = self.replay.sample(self.cfg.batch_size)
         lap("sample")
-        self.agent.update(batch, self.step_count)
+        self.agent.update(batch, self.step_count, self.replay)
         lap("update")
         obs, reward, terminated, truncated, _ = self.env.step(action)
         next_obs = to_chw(obs)
@@ -119,7 +119,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="timed agent steps per pass")
     parser.add_argument("--warmup", type=int, default=10, help="untimed agent steps first")
     parser.add_argument("--fill", type=int, default=256, help="random steps in the buffer first")
-    parser.add_argument("--pool", type=int, default=256, help="overlay pool size")
     parser.add_argument("--tiny", action="store_true", help="small networks (a quick check)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")

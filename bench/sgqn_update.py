@@ -1,15 +1,25 @@
-"""Time one SAC update and one SG-SAC update, with a per-phase breakdown.
+"""Time one update of every algorithm, with a per-phase breakdown and the cost relative to SAC.
 
-    python bench/sgqn_update.py                       # batch 128, 84x84x9, |A| = 6, all algos
-    python bench/sgqn_update.py --batch 8 --repeats 1 # quick check that it runs
+    python bench/sgqn_update.py                        # batch 128, 9x84x84, |A| = 6, all algos
+    python bench/sgqn_update.py --algos sac,svea,soda  # a subset
+    python bench/sgqn_update.py --batch 8 --repeats 1  # quick check that it runs
 
 (From a checkout without `pip install -e .`, prefix PYTHONPATH=.)
 
-Prints the conditions (device, torch, threads, sizes) and a table of median seconds:
-"full" is an update at an even step (every phase runs), "critic-only" one at an odd step;
-the phase columns time the agent's methods one by one on the same batch:
-critic (shift + L_Q [+ L_C with its attribution]), attribution (post-critic mask and actor
-features), actor (+ temperature), targets, self-supervised (overlay + attribution head).
+Prints the conditions (device, torch, threads, sizes) and a table of median seconds. "even"
+is an update at an even step (every phase runs: critic, actor, targets, auxiliary losses),
+"odd" one at an odd step (the critic only); "per step" is their mean, what an agent step
+costs on average, and "/ sac" its ratio to SAC's. The SGQN paper's Table 4 reports wall time
+per run relative to SAC: SODA and SVEA about 3x. The phase columns time the agent's methods
+one by one on the same batch: critic (augmentation + L_Q [+ SVEA's copies] [+ L_C with its
+attribution]), attribution (post-critic mask and actor features), actor (+ temperature),
+targets, head (SGQN's attribution head on overlaid obs), soda (its own batch of 256 +
+projector / predictor / momentum target).
+
+Timing alternates: each repetition times every algorithm and phase once, in turn, so that a
+busy shared machine slows them alike; compare ratios within one run, not seconds across runs.
+Overlay images come from a pool already on the device: decoding them is a background job,
+not part of an update.
 """
 
 from __future__ import annotations
@@ -23,93 +33,95 @@ from collections.abc import Callable
 import torch
 
 from sgqn.agent import SGSAC, Batch
-from sgqn.augment import random_shift
 from sgqn.config import ALGOS, Config
 
+_COLUMNS = ("even", "odd", "critic", "attribution", "actor", "targets", "head", "soda")
 
-class _RandomOverlay:
-    """Random images already on the device (decoding is not part of an update)."""
 
-    def __init__(self, size: int, device: torch.device, pool: int = 256):
+class _DeviceImages:
+    """Random images already on the device (an overlay stream whose decoding is done)."""
+
+    def __init__(self, size: int, device: torch.device, pool: int = 512):
         self.pool = torch.randint(0, 256, (pool, 3, size, size), dtype=torch.uint8, device=device)
 
-    def sample(self, n: int) -> torch.Tensor:
+    def images(self, start: int, n: int) -> torch.Tensor:
         return self.pool[torch.randint(0, len(self.pool), (n,), device=self.pool.device)]
 
 
-def _timer(device: torch.device) -> Callable[[Callable[[], object], int], float]:
-    def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-        times = []
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
+class _DeviceReplay:
+    """Random transitions on the device, sampled by index like the replay buffer."""
 
-    return median_seconds
+    def __init__(self, obs_shape, action_dim: int, device: torch.device, size: int = 1024):
+        self.obs = torch.randint(0, 256, (size, *obs_shape), dtype=torch.uint8, device=device)
+        self.action = torch.rand(size, action_dim, device=device) * 2 - 1
+        self.reward = torch.randn(size, 1, device=device)
 
-
-def _random_batch(batch: int, obs_shape: tuple[int, int, int], action_dim: int, device) -> Batch:
-    return Batch(
-        obs=torch.randint(0, 256, (batch, *obs_shape), dtype=torch.uint8, device=device),
-        action=torch.rand(batch, action_dim, device=device) * 2 - 1,
-        reward=torch.randn(batch, 1, device=device),
-        next_obs=torch.randint(0, 256, (batch, *obs_shape), dtype=torch.uint8, device=device),
-        not_done=torch.ones(batch, 1, device=device),
-    )
+    def sample(self, n: int) -> Batch:
+        idx = torch.randint(0, len(self.obs), (n,), device=self.obs.device)
+        nxt = (idx + 1) % len(self.obs)
+        ones = torch.ones(n, 1, device=self.obs.device)
+        return Batch(self.obs[idx], self.action[idx], self.reward[idx], self.obs[nxt], ones)
 
 
-def bench_algo(algo: str, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
-    """Median seconds of a full update, a critic-only update and each phase."""
-    obs_shape = (3 * args.frames, args.size, args.size)
-    cfg = Config(algo=algo, batch_size=args.batch, amp=args.amp)
-    agent = SGSAC(obs_shape, (args.action_dim,), cfg, device, _RandomOverlay(args.size, device))
-    batch = _random_batch(args.batch, obs_shape, args.action_dim, device)
-    median = _timer(device)
-    for step in range(2, 2 + args.warmup):
-        agent.update(batch, step)
+class _Bench:
+    """One algorithm's agent, batch and the calls that are timed."""
 
-    row = {
-        "full": median(lambda: agent.update(batch, 2), args.repeats),
-        "critic-only": median(lambda: agent.update(batch, 1), args.repeats),
-    }
-    obs = random_shift(batch.obs, cfg.shift_pad).float()
-    next_obs = random_shift(batch.next_obs, cfg.shift_pad).float()
-    a, r, nd = batch.action, batch.reward, batch.not_done
-
-    def critic() -> None:
-        o = random_shift(batch.obs, cfg.shift_pad).float()
-        n = random_shift(batch.next_obs, cfg.shift_pad).float()
-        agent.update_critic(o, a, r, n, nd)
-
-    row["critic"] = median(critic, args.repeats)
-    row["attribution"] = median(lambda: agent.features_and_mask(obs, a, cfg.use_ssl), args.repeats)
-    features, mask = agent.features_and_mask(obs, a, cfg.use_ssl)
-    row["actor"] = median(lambda: agent.update_actor_and_alpha(features), args.repeats)
-    row["targets"] = median(agent.update_targets, args.repeats)
-    if cfg.use_ssl:
-        row["self-supervised"] = median(
-            lambda: agent.update_attribution_head(obs, a, mask), args.repeats
+    def __init__(self, algo: str, args: argparse.Namespace, device: torch.device):
+        cfg = Config(algo=algo, batch_size=args.batch, amp=args.amp, image_size=args.size)
+        self.cfg = cfg
+        self.agent = SGSAC(
+            cfg.obs_shape, (args.action_dim,), cfg, device, _DeviceImages(args.size, device)
         )
-    del next_obs
-    return row
+        self.replay = _DeviceReplay(cfg.obs_shape, args.action_dim, device)
+        self.batch = self.replay.sample(args.batch)
+        for step in range(2, 2 + args.warmup):
+            self.agent.update(self.batch, step, self.replay)
+
+    def calls(self) -> dict[str, Callable[[], object]]:
+        agent, batch, replay, row = self.agent, self.batch, self.replay, self.agent.algorithm
+        obs = agent.augment(batch.obs)
+        a, r, nd = batch.action, batch.reward, batch.not_done
+        features, mask = agent.features_and_mask(obs, a, row.attribution_ssl)
+
+        def critic() -> None:
+            o, n = agent.augment(batch.obs), agent.augment(batch.next_obs)
+            agent.update_critic(o, a, r, n, nd)
+
+        calls = {
+            "even": lambda: agent.update(batch, 2, replay),
+            "odd": lambda: agent.update(batch, 1, replay),
+            "critic": critic,
+            "attribution": lambda: agent.features_and_mask(obs, a, row.attribution_ssl),
+            "actor": lambda: agent.update_actor_and_alpha(features),
+            "targets": agent.update_targets,
+        }
+        if row.attribution_ssl:
+            calls["head"] = lambda: agent.update_attribution_head(obs, a, mask)
+        if row.soda:
+            calls["soda"] = lambda: agent.update_soda(replay.sample(self.cfg.soda_batch_size).obs)
+        return calls
+
+
+def _timed(fn: Callable[[], object], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--size", type=int, default=84, help="observation height and width")
-    parser.add_argument("--frames", type=int, default=3, help="stacked RGB frames")
+    parser.add_argument("--size", type=int, default=84, help="network input height and width")
     parser.add_argument("--action-dim", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed updates first")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
-    parser.add_argument("--algos", default="sac,sgqn", help=f"comma-separated, from {ALGOS}")
+    parser.add_argument("--algos", default=",".join(ALGOS), help=f"comma-separated, from {ALGOS}")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA only)")
     args = parser.parse_args()
     algos = [a for a in args.algos.split(",") if a]
@@ -127,29 +139,31 @@ def main() -> None:
 
     print(f"device: {name} | torch {torch.__version__} | threads {torch.get_num_threads()}")
     print(
-        f"batch {args.batch} | obs {3 * args.frames}x{args.size}x{args.size} uint8 | "
-        f"|A| = {args.action_dim} | amp {args.amp and device.type == 'cuda'} | "
-        f"median of {args.repeats} after {args.warmup} warm-up updates"
+        f"batch {args.batch} (SODA's own batch 256) | obs 9x{args.size}x{args.size} uint8 "
+        f"(rad, soda: rendered {args.size + 16}, cropped) | |A| = {args.action_dim} | amp "
+        f"{args.amp and device.type == 'cuda'} | median of {args.repeats}, algos alternating, "
+        f"after {args.warmup} warm-up updates"
     )
-    rows = {algo: bench_algo(algo, args, device) for algo in algos}
-    columns = [
-        "full",
-        "critic-only",
-        "critic",
-        "attribution",
-        "actor",
-        "targets",
-        "self-supervised",
-    ]
-    print("\nseconds per update (full = even step, every phase)")
-    print(f"{'algo':<16}" + "".join(f"{c:>16}" for c in columns) + f"{'full / sac':>12}")
-    sac = rows.get("sac", {}).get("full")
+    benches = {algo: _Bench(algo, args, device) for algo in algos}
+    calls = {algo: bench.calls() for algo, bench in benches.items()}
+    times: dict[str, dict[str, list[float]]] = {a: {c: [] for c in calls[a]} for a in algos}
+    for _ in range(args.repeats):  # alternate: every algo and phase once per repetition
+        for algo in algos:
+            for column, call in calls[algo].items():
+                times[algo][column].append(_timed(call, device))
+    rows = {a: {c: statistics.median(v) for c, v in times[a].items()} for a in algos}
+    for row in rows.values():
+        row["per step"] = (row["even"] + row["odd"]) / 2
+
+    print("\nseconds (median); per step = mean of an even and an odd step")
+    header = f"{'algo':<16}{'per step':>10}{'/ sac':>8}" + "".join(f"{c:>12}" for c in _COLUMNS)
+    print(header)
+    print("-" * len(header))
+    sac = rows.get("sac", {}).get("per step")
     for algo, row in rows.items():
-        cells = "".join(f"{row[c]:>16.4f}" if c in row else f"{'-':>16}" for c in columns)
-        ratio = f"{row['full'] / sac:>12.2f}" if sac else f"{'-':>12}"
-        print(f"{algo:<16}{cells}{ratio}")
-    for algo, row in rows.items():
-        print(f"{algo}: {1.0 / row['full']:.1f} full updates/s")
+        ratio = f"{row['per step'] / sac:>8.2f}" if sac else f"{'-':>8}"
+        cells = "".join(f"{row[c]:>12.4f}" if c in row else f"{'-':>12}" for c in _COLUMNS)
+        print(f"{algo:<16}{row['per step']:>10.4f}{ratio}{cells}")
 
 
 if __name__ == "__main__":

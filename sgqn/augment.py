@@ -1,17 +1,26 @@
-"""Image augmentations of SG-SAC, batched on the training device.
+"""Image augmentations of the agents, batched on the training device.
 
 Contents:
     random_shift    replicate-pad by `pad` pixels, then a random crop back to the input size
-                    (DrQ's shift; the critic's augmentation of obs and next_obs).
+                    (DrQ's shift: drq, svea, svea_soda and SGQN's obs and next_obs).
+    random_crop     a random size x size window (RAD, SODA: 100 -> 84).
+    center_crop     the central size x size window (what RAD and SODA act on).
     random_overlay  s~ = (1 - alpha) * s + alpha * image, one natural image per sample.
+    random_conv     a random 3x3 convolution per sample, sigmoid-squashed (SVEA's option).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["random_shift", "random_overlay"]
+__all__ = ["random_shift", "random_crop", "center_crop", "random_overlay", "random_conv"]
+
+
+def _check_batch(obs: Tensor) -> None:
+    if obs.dim() != 4:
+        raise ValueError(f"expected obs of shape (B, C, H, W), actual shape: {tuple(obs.shape)}")
 
 
 def random_shift(obs: Tensor, pad: int = 4, generator: torch.Generator | None = None) -> Tensor:
@@ -28,8 +37,7 @@ def random_shift(obs: Tensor, pad: int = 4, generator: torch.Generator | None = 
     Returns:
         (B, C, H, W) shifted images of obs's dtype.
     """
-    if obs.dim() != 4:
-        raise ValueError(f"expected obs of shape (B, C, H, W), actual shape: {tuple(obs.shape)}")
+    _check_batch(obs)
     if pad < 0:
         raise ValueError(f"expected pad >= 0, actual value: {pad}")
     if pad == 0:
@@ -41,6 +49,49 @@ def random_shift(obs: Tensor, pad: int = 4, generator: torch.Generator | None = 
     cols = (torch.arange(w, device=obs.device) + offsets[:, 1:] - pad).clamp_(0, w - 1)  # (B, W)
     index = (rows[:, :, None] * w + cols[:, None, :]).view(b, 1, h * w).expand(b, c, h * w)
     return torch.gather(obs.reshape(b, c, h * w), 2, index).view(b, c, h, w)
+
+
+def _check_crop(obs: Tensor, size: int) -> None:
+    _check_batch(obs)
+    if not 1 <= size <= min(obs.shape[-2:]):
+        raise ValueError(
+            f"expected a crop size in [1, {min(obs.shape[-2:])}], actual value: {size}; the "
+            "observations must be rendered at least as large as the network's input"
+        )
+
+
+def random_crop(obs: Tensor, size: int, generator: torch.Generator | None = None) -> Tensor:
+    """A random size x size window of each sample (one position per sample, all channels).
+
+    Top-left corners are uniform in [0, H - size) x [0, W - size), the range of the
+    DMControl-GB / RAD code (its last position is never drawn); a window as large as the image
+    returns the image.
+
+    Args:
+        obs: (B, C, H, W) images, any dtype.
+        size: output height and width.
+        generator: optional torch.Generator on obs's device.
+
+    Returns:
+        (B, C, size, size) of obs's dtype.
+    """
+    _check_crop(obs, size)
+    b, c, h, w = obs.shape
+    if (h, w) == (size, size):
+        return obs.clone()
+    top = torch.randint(0, max(h - size, 1), (b, 1), generator=generator, device=obs.device)
+    left = torch.randint(0, max(w - size, 1), (b, 1), generator=generator, device=obs.device)
+    rows = top + torch.arange(size, device=obs.device)  # (B, size)
+    cols = left + torch.arange(size, device=obs.device)  # (B, size)
+    index = (rows[:, :, None] * w + cols[:, None, :]).view(b, 1, size * size).expand(b, c, -1)
+    return torch.gather(obs.reshape(b, c, h * w), 2, index).view(b, c, size, size)
+
+
+def center_crop(obs: Tensor, size: int) -> Tensor:
+    """The central size x size window (a view): offset (H - size) // 2, as DMControl-GB."""
+    _check_crop(obs, size)
+    top, left = (obs.shape[-2] - size) // 2, (obs.shape[-1] - size) // 2
+    return obs[..., top : top + size, left : left + size]
 
 
 def random_overlay(obs: Tensor, images: Tensor, alpha: float = 0.5) -> Tensor:
@@ -71,3 +122,31 @@ def random_overlay(obs: Tensor, images: Tensor, alpha: float = 0.5) -> Tensor:
     frames = obs.shape[1] // 3
     images = images.to(obs.device, torch.float32).repeat(1, frames, 1, 1)
     return torch.lerp(obs.float(), images, alpha)
+
+
+def random_conv(obs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """A random 3x3 RGB -> RGB convolution per sample: sigmoid(conv(obs / 255)) * 255.
+
+    Each sample draws its own N(0, 1) weights (3 x 3 x 3 x 3, no bias), applied to each of its
+    stacked frames with replicate padding, as the DMControl-GB / SVEA code does (one grouped
+    convolution instead of a Python loop over the batch).
+
+    Args:
+        obs: (B, 3 * frames, H, W) in pixel units [0, 255].
+        generator: optional torch.Generator on obs's device.
+
+    Returns:
+        (B, 3 * frames, H, W) float in pixel units, in (0, 255).
+    """
+    if obs.dim() != 4 or obs.shape[1] % 3:
+        raise ValueError(
+            f"expected obs of shape (B, 3 * frames, H, W), actual shape: {tuple(obs.shape)}"
+        )
+    b, c, h, w = obs.shape
+    frames = c // 3
+    weight = torch.randn(b * 3, 3, 3, 3, generator=generator, device=obs.device)
+    # (B, F, 3, H, W) -> (F, B * 3, H, W): one group per sample, each frame a batch element.
+    x = obs.float().view(b, frames, 3, h, w).transpose(0, 1).reshape(frames, b * 3, h, w)
+    x = F.pad(x / 255.0, (1, 1, 1, 1), mode="replicate")
+    out = torch.sigmoid(F.conv2d(x, weight, groups=b)) * 255.0
+    return out.view(frames, b, 3, h, w).transpose(0, 1).reshape(b, c, h, w)

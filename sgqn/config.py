@@ -14,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sgqn.algorithms import ALGORITHMS, ALGOS, Algorithm
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -28,8 +30,9 @@ __all__ = [
     "saliency_quantile_for",
 ]
 
-Algo = Literal["sac", "sac_consistency", "sac_ssl", "sgqn"]
-ALGOS: tuple[str, ...] = ("sac", "sac_consistency", "sac_ssl", "sgqn")
+Algo = Literal[
+    "sac", "drq", "rad", "soda", "svea", "svea_soda", "sac_consistency", "sac_ssl", "sgqn"
+]
 
 # Table 3 of the paper: quantile rho of the binarized attribution mask, per domain.
 _SALIENCY_QUANTILE = {"walker": 0.95, "finger": 0.95, "cartpole": 0.98, "ballincup": 0.98}
@@ -41,7 +44,7 @@ class Config:
     """Configuration of an SG-SAC training run.
 
     Fields left at None that a preset sets (``PRESET_FIELDS``: run length, evaluation,
-    checkpoints, batch size, overlay pool) take the preset's value in :func:`resolve`; any value
+    checkpoints, batch size, overlay images) take the preset's value in :func:`resolve`; any value
     given explicitly, on the command line or in code, is kept as given.
     """
 
@@ -49,7 +52,7 @@ class Config:
     env: str = "dmcgb/WalkerWalk-train-v0"
     """Training env id (a `dmcgb/...-train-v0` id, or any env with (H, W, 3) uint8 frames)."""
     algo: Algo = "sgqn"
-    """Which agent: plain `sac`, `sac_consistency` (+L_C), `sac_ssl` (+self-supervision), or full `sgqn` (Table 2)."""
+    """Which agent (`sgqn.algorithms`): `sac` (no augmentation), `drq` (random shift), `rad` (random crop), `soda`, `svea`, `svea_soda`, the SGQN ablations `sac_consistency` and `sac_ssl` (Table 2), or `sgqn`."""
     seed: int = 1
     """Seed of torch, numpy, the training episodes and the evaluation episodes."""
     preset: Literal["paper", "cpu-demo"] | None = None
@@ -69,7 +72,9 @@ class Config:
     action_repeat: int = 4
     """Control steps per agent step."""
     image_size: int = 84
-    """Observation height and width in pixels."""
+    """Height and width of the network's input in pixels (what the env renders, except for the random-crop algos: see --crop-margin)."""
+    crop_margin: int = 16
+    """rad, soda: the env renders image_size + crop_margin pixels and updates random-crop image_size (DMControl-GB: 100 -> 84); acting and evaluation take the centre crop."""
 
     # --- schedule --------------------------------------------------------------------------
     steps: int | None = None
@@ -139,6 +144,22 @@ class Config:
     shift_pad: int = 4
     """Random shift: replicate-pad by this many pixels, then random crop back."""
 
+    # --- SVEA and SODA ----------------------------------------------------------------------
+    svea_alpha: float = 0.5
+    """SVEA: weight of the critic loss on the clean obs."""
+    svea_beta: float = 0.5
+    """SVEA: weight of the critic loss on the augmented obs (same targets, from clean next_obs)."""
+    svea_augmentation: Literal["overlay", "conv"] = "overlay"
+    """SVEA's augmentation: `overlay` (natural images, the SGQN paper's protocol) or `conv` (random convolution, the DMControl-GB default)."""
+    soda_batch_size: int = 256
+    """SODA: transitions in its own replay batch."""
+    soda_tau: float = 0.005
+    """SODA: momentum of its target encoder and projector."""
+    soda_lr: float = 1e-3
+    """Adam learning rate of SODA's own optimiser (DMControl-GB's default)."""
+    soda_beta: float = 0.9
+    """Adam beta1 of SODA's own optimiser."""
+
     # --- SGQN ------------------------------------------------------------------------------
     saliency_quantile: float | None = None
     """rho of the binarized mask; default from Table 3 (0.95 walker/finger, 0.98 cartpole/ball_in_cup)."""
@@ -149,13 +170,13 @@ class Config:
     aux_beta: float = 0.9
     """Adam beta1 of the attribution head."""
     aux_update_freq: int = 2
-    """Self-supervised (attribution prediction) update every this many steps."""
+    """Auxiliary update (SGQN's attribution head, SODA) every this many steps."""
+    attribution_head: Literal["code", "paper"] = "code"
+    """SGQN's attribution head: `code` (conv filters 128, 64, 9 with PyTorch's default init: the authors' code, which produced the published numbers) or `paper` (64, 64, 9 with orthogonal init: the appendix text)."""
     overlay_alpha: float = 0.5
-    """s~ = (1 - alpha) * s + alpha * image."""
-    overlay_source: str = "auto"
-    """`places365`, a folder of images, `embedded`, or `auto` (places365 if cached, else embedded with a warning)."""
-    overlay_pool_size: int | None = None
-    """Decoded overlay images kept on the training device; paper setting 2048."""
+    """s~ = (1 - alpha) * s + alpha * image (SGQN, SODA, SVEA)."""
+    overlay_source: str | None = None
+    """Overlay images: `places365-train` (the authors' code; the paper preset's default), `places365-val` (lighter download), a folder of images, `embedded` (procedural textures, no data), or `auto` (train, else val if cached, else embedded with a warning). Each update draws fresh images, random-resized-cropped and flipped; paper `places365-train`, cpu-demo `auto`."""
 
     # --- speed -----------------------------------------------------------------------------
     amp: bool = False
@@ -165,16 +186,41 @@ class Config:
     """Free-form notes recorded in the run's config (e.g. the overlay fallback); not a flag."""
 
     @property
+    def algorithm(self) -> Algorithm:
+        """The row of `sgqn.algorithms.ALGORITHMS` for --algo."""
+        if self.algo not in ALGORITHMS:
+            raise ValueError(f"--algo must be one of {ALGOS}, actual value: {self.algo!r}")
+        return ALGORITHMS[self.algo]
+
+    @property
     def use_consistency(self) -> bool:
-        return self.algo in ("sac_consistency", "sgqn")
+        return self.algorithm.consistency
 
     @property
     def use_ssl(self) -> bool:
-        return self.algo in ("sac_ssl", "sgqn")
+        return self.algorithm.attribution_ssl
 
     @property
     def needs_attribution(self) -> bool:
-        return self.use_consistency or self.use_ssl
+        return self.algorithm.needs_attribution
+
+    @property
+    def uses_overlay(self) -> bool:
+        """Whether updates blend natural images into observations (needs an overlay source)."""
+        algorithm = self.algorithm
+        svea_overlay = algorithm.svea and self.svea_augmentation == "overlay"
+        return svea_overlay or algorithm.soda or algorithm.attribution_ssl
+
+    @property
+    def render_size(self) -> int:
+        """Height and width the env renders: image_size, plus crop_margin for random-crop algos."""
+        crop = self.algorithm.augmentation == "crop"
+        return self.image_size + (self.crop_margin if crop else 0)
+
+    @property
+    def obs_shape(self) -> tuple[int, int, int]:
+        """(3 * frame_stack, render_size, render_size): what the agent is given."""
+        return (3 * self.frame_stack, self.render_size, self.render_size)
 
     @property
     def domain(self) -> str:
@@ -184,6 +230,30 @@ class Config:
             if name.startswith(domain):
                 return domain
         return name
+
+    def algo_checks(self) -> list[tuple[bool, str]]:
+        """(ok, message) for each algorithm field, checked before any work."""
+        return [
+            (self.crop_margin > 0, f"--crop-margin must be > 0, actual value: {self.crop_margin}"),
+            (
+                self.svea_alpha >= 0 and self.svea_beta >= 0,
+                f"--svea-alpha and --svea-beta must be >= 0, actual values: {self.svea_alpha}, "
+                f"{self.svea_beta}",
+            ),
+            (
+                self.soda_batch_size > 0,
+                f"--soda-batch-size must be > 0, actual value: {self.soda_batch_size}",
+            ),
+            (0 < self.soda_tau <= 1, f"--soda-tau must be in (0, 1], actual value: {self.soda_tau}"),
+            (
+                0 <= self.overlay_alpha <= 1,
+                f"--overlay-alpha must be in [0, 1], actual value: {self.overlay_alpha}",
+            ),
+            (
+                self.aux_update_freq > 0,
+                f"--aux-update-freq must be > 0, actual value: {self.aux_update_freq}",
+            ),
+        ]
 
     def resolved_quantile(self) -> float:
         if self.saliency_quantile is not None:
@@ -223,7 +293,8 @@ PRESETS: dict[str, dict[str, object]] = {
         "save_freq": 10_000,
         "saliency_freq": 10_000,
         "batch_size": 128,
-        "overlay_pool_size": 2048,
+        # The authors' overlay images: Places365 train (fetched on first use, ~24 GB).
+        "overlay_source": "places365-train",
     },
     "cpu-demo": {
         # The whole pipeline with the paper's networks (training, one training episode, an
@@ -241,7 +312,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "save_freq": 250,
         "saliency_freq": 250,
         "batch_size": 16,
-        "overlay_pool_size": 64,
+        "overlay_source": "auto",
     },
 }
 PRESET_FIELDS: tuple[str, ...] = tuple(PRESETS["paper"])
@@ -335,10 +406,6 @@ def _check(cfg: Config) -> None:
             f"--replay-capacity must be > 0, actual value: {cfg.replay_capacity}",
         ),
         (
-            cfg.overlay_pool_size > 0,  # type: ignore[operator]
-            f"--overlay-pool-size must be > 0, actual value: {cfg.overlay_pool_size}",
-        ),
-        (
             cfg.threads is None or cfg.threads > 0,
             f"--threads must be > 0, actual value: {cfg.threads}",
         ),
@@ -347,6 +414,7 @@ def _check(cfg: Config) -> None:
             cfg.action_repeat >= 1,
             f"--action-repeat must be >= 1, actual value: {cfg.action_repeat}",
         ),
+        *cfg.algo_checks(),
     ]
     for ok, message in checks:
         if not ok:

@@ -79,8 +79,7 @@ def load_agent(run: str | Path, device: torch.device | str | None = None) -> tup
         FileNotFoundError: no checkpoint in the run directory.
         CheckpointError: a damaged or unsafe checkpoint.
     """
-    from sgqn.agent import SGSAC
-    from sgqn.overlay import EmbeddedSource, OverlayPool
+    from sgqn.agent import make_agent
 
     run = Path(run)
     checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
@@ -88,14 +87,7 @@ def load_agent(run: str | Path, device: torch.device | str | None = None) -> tup
     if device is None:
         device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
-    # Evaluation never trains the attribution head; the agent still wants an overlay source
-    # when it has one, so it gets a one-image pool instead of the training images.
-    overlay = None
-    if cfg.use_ssl:
-        overlay = OverlayPool(EmbeddedSource(), 1, cfg.image_size, device, background=False)
-    obs_shape = (3 * cfg.frame_stack, cfg.image_size, cfg.image_size)
-    action_shape = tuple(checkpoint["action_shape"])
-    agent = SGSAC(obs_shape, action_shape, cfg, device, overlay=overlay)
+    agent = make_agent(cfg, tuple(checkpoint["action_shape"]), device, training=False)
     agent.load_state_dict(checkpoint["agent"])
     return agent, cfg, int(checkpoint["step"])
 
@@ -154,7 +146,7 @@ def main(
         seed,
         cfg.frame_stack,
         cfg.action_repeat,
-        cfg.image_size,
+        cfg.render_size,
         workers=min(workers or default_workers(len(mode_list)), episodes),
     )
     print(f"{cfg.env} {cfg.algo} seed {cfg.seed}: step {step} ({step * cfg.action_repeat} frames)")

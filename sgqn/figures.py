@@ -1,8 +1,10 @@
 """Saliency figures: observation | guided-backprop attribution | binarized mask | predicted mask.
 
-One row per chosen frame (train frames first, then video_hard frames), one column per map, for
-the newest frame of each stacked observation. Rendering uses matplotlib's Agg backend, so it
-works headless.
+One agent (`save_saliency_figure`): one row per chosen frame (train frames first, then
+video_hard frames), one column per map. Several agents (`save_comparison_figure`, the SGQN
+paper's Figure 5; ``python -m sgqn.compare_saliency``): one row per agent on the same frames.
+Maps show the newest frame of each stacked observation as the network saw it (the centre crop
+for rad and soda). Rendering uses matplotlib's Agg backend, so it works headless.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ import torch
 
 from sgqn.files import atomic_path
 
-__all__ = ["SaliencyRow", "saliency_rows", "save_saliency_figure", "COLUMNS"]
+__all__ = [
+    "SaliencyRow",
+    "saliency_rows",
+    "save_saliency_figure",
+    "save_comparison_figure",
+    "COLUMNS",
+]
 
 COLUMNS = ("observation", "attribution M(Q,s,a)", "mask M_rho", "predicted M_theta")
 _FRAME = 3  # channels per stacked frame
@@ -69,7 +77,11 @@ def saliency_rows(agent: Any, observations: dict[str, list[np.ndarray]]) -> list
             rows.append(
                 SaliencyRow(
                     label=f"{mode} #{i}",
-                    frame=obs[i, -_FRAME:].transpose(1, 2, 0),
+                    frame=_newest(maps.observation[i])
+                    .permute(1, 2, 0)
+                    .to(torch.uint8)
+                    .cpu()
+                    .numpy(),
                     attribution=_to_unit(_newest(maps.attribution[i].detach())),
                     mask=_newest(maps.mask[i])[0].float().cpu().numpy(),
                     predicted=predicted,
@@ -111,6 +123,61 @@ def save_saliency_figure(rows: list[SaliencyRow], path: str | Path, title: str =
                 ax.set_title(COLUMNS[c], fontsize=9)
             if c == 0:
                 ax.set_ylabel(row.label, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return path
+
+
+def save_comparison_figure(
+    runs: dict[str, list[SaliencyRow]], path: str | Path, title: str = ""
+) -> Path:
+    """Several agents' maps on the same frames (the SGQN paper's Figure 5) as a PNG.
+
+    One row per agent; for each frame three panels: what the agent saw, its attribution and
+    its binarized mask.
+
+    Args:
+        runs: per agent label, its rows (one per frame, the same frames for every agent).
+        path: the PNG to write (atomically).
+        title: the figure's title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    frames = {len(rows) for rows in runs.values()}
+    if not runs or frames == {0} or len(frames) != 1:
+        raise ValueError(
+            f"expected the same number (> 0) of frames for every agent, actual: "
+            f"{ {label: len(rows) for label, rows in runs.items()} }"
+        )
+    (count,) = frames
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = ("observation", "attribution", "mask M_rho")
+    fig, axes = plt.subplots(
+        len(runs), 3 * count, figsize=(2.0 * 3 * count, 2.1 * len(runs)), squeeze=False
+    )
+    for r, (label, rows) in enumerate(runs.items()):
+        for f, row in enumerate(rows):
+            panels = (
+                (row.frame, {}),
+                (row.attribution, {"cmap": "inferno", "vmin": 0, "vmax": 1}),
+                (row.mask, {"cmap": "gray", "vmin": 0, "vmax": 1}),
+            )
+            for c, (image, style) in enumerate(panels):
+                ax = axes[r, 3 * f + c]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.imshow(image, interpolation="nearest", **style)
+                if r == 0:
+                    ax.set_title(f"{row.label}: {columns[c]}" if c == 0 else columns[c], fontsize=8)
+            axes[r, 0].set_ylabel(label, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

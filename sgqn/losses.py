@@ -7,6 +7,7 @@ Contents:
     actor_loss                   mean(alpha * log_pi - min(Q1, Q2)).
     alpha_loss                   mean(alpha * (-log_pi - target_entropy)).
     attribution_prediction_loss  BCE with logits of M_theta against the binarized mask M_rho.
+    soda_loss                    MSE between the L2-normalised prediction and target projection.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "actor_loss",
     "alpha_loss",
     "attribution_prediction_loss",
+    "soda_loss",
 ]
 
 
@@ -84,3 +86,18 @@ def attribution_prediction_loss(logits: Tensor, mask: Tensor) -> Tensor:
             f"and {tuple(mask.shape)}"
         )
     return F.binary_cross_entropy_with_logits(logits.float(), mask.detach().float())
+
+
+def soda_loss(prediction: Tensor, target: Tensor) -> Tensor:
+    """SODA: mean squared error of the L2-normalised vectors (mean over batch and features).
+
+    Args:
+        prediction: (B, D) online predictor output on the augmented view.
+        target: (B, D) momentum target's projection of the clean view (not differentiated).
+    """
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"expected prediction and target of the same shape, actual: "
+            f"{tuple(prediction.shape)} and {tuple(target.shape)}"
+        )
+    return F.mse_loss(F.normalize(prediction, dim=1), F.normalize(target.detach(), dim=1))

@@ -8,6 +8,7 @@ Contents:
     Critic           shared encoder + own projection + two Q heads.
     Actor            own projection on DETACHED conv features + tanh-squashed Gaussian policy.
     AttributionHead  M_theta: critic embedding + action -> 9 x 84 x 84 saliency logits.
+    SODAMLP          SODA's projector / predictor: linear -> BatchNorm -> ReLU -> linear.
     conv3x3_on_upsampled  conv(nearest 2x upsample(x)) as one stride-2 transposed conv.
 
 The critic's ReLUs (encoder and Q heads) are `GuidedReLU`s so that guided backprop needs no hooks.
@@ -33,6 +34,8 @@ __all__ = [
     "Critic",
     "Actor",
     "AttributionHead",
+    "ATTRIBUTION_HEADS",
+    "SODAMLP",
     "conv3x3_on_upsampled",
 ]
 
@@ -273,21 +276,32 @@ def conv3x3_on_upsampled(x: Tensor, conv: nn.Conv2d) -> Tensor:
     return F.conv_transpose2d(x, weight, conv.bias, stride=2, padding=1)
 
 
+# The two variants of M_theta: (filters of the two hidden convs, initialisation).
+ATTRIBUTION_HEADS: dict[str, tuple[tuple[int, int], str]] = {
+    "code": ((128, 64), "pytorch"),  # the authors' code (the published numbers)
+    "paper": ((64, 64), "orthogonal"),  # the paper's appendix text
+}
+
+
 class AttributionHead(nn.Module):
     """M_theta: predicts the binarized saliency mask from the critic embedding and the action.
 
-    linear (embed + |A| -> 32x21x21) -> ReLU -> [conv3x3(64, pad 1) -> ReLU -> 2x upsample] x 2
-    -> conv3x3(out_channels, pad 1): logits of shape (9, 84, 84) for the paper's sizes
-    (21 -> 42 -> 84). Each conv that follows an upsampling runs at the low resolution
-    (`conv3x3_on_upsampled`: same values, 16/36 of the work). When the sizes are not exactly
-    2x (smaller test encoders) the second upsampling goes to `out_shape`'s height and width.
+    linear (embed + |A| -> 32x21x21) -> ReLU -> conv3x3(c1, pad 1) -> ReLU -> 2x upsample
+    -> conv3x3(c2, pad 1) -> ReLU -> 2x upsample -> conv3x3(out_channels, pad 1): logits of
+    shape (9, 84, 84) for the paper's sizes (21 -> 42 -> 84). Each conv that follows an
+    upsampling runs at the low resolution (`conv3x3_on_upsampled`: same values, 16/36 of the
+    work). When the sizes are not exactly 2x (smaller test encoders) the second upsampling
+    goes to `out_shape`'s height and width.
 
     Args:
         embed_dim: critic embedding size (100).
         action_dim: |A|.
         feature_shape: (C, H, W) of the encoder output the linear layer reshapes to.
         out_shape: (C, H, W) of the observation, e.g. (9, 84, 84).
-        hidden_channels: filters of the two upsampling blocks (64).
+        hidden_channels: filters (c1, c2) of the two hidden convs: (128, 64) in the authors'
+            code, (64, 64) in the paper's text.
+        init: ``"pytorch"`` (PyTorch's default initialisation, as the authors' code) or
+            ``"orthogonal"`` (orthogonal linear, delta-orthogonal convs, as the other networks).
     """
 
     def __init__(
@@ -296,19 +310,40 @@ class AttributionHead(nn.Module):
         action_dim: int,
         feature_shape: tuple[int, int, int] = (32, 21, 21),
         out_shape: tuple[int, int, int] = (9, 84, 84),
-        hidden_channels: int = 64,
+        hidden_channels: tuple[int, int] = (128, 64),
+        init: str = "pytorch",
     ):
         super().__init__()
+        if init not in ("pytorch", "orthogonal"):
+            raise ValueError(f"expected init 'pytorch' or 'orthogonal', actual value: {init!r}")
         self.feature_shape = tuple(feature_shape)
         self.out_shape = tuple(out_shape)
         c, h, w = self.feature_shape
-        out_channels = self.out_shape[0]
+        c1, c2 = hidden_channels
         self.linear = nn.Linear(embed_dim + action_dim, c * h * w)
-        self.conv1 = nn.Conv2d(c, hidden_channels, 3, padding=1)
-        self.conv2 = nn.Conv2d(hidden_channels, hidden_channels, 3, padding=1)
-        self.conv_out = nn.Conv2d(hidden_channels, out_channels, 3, padding=1)
-        self.apply(weight_init)
+        self.conv1 = nn.Conv2d(c, c1, 3, padding=1)
+        self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
+        self.conv_out = nn.Conv2d(c2, self.out_shape[0], 3, padding=1)
+        if init == "orthogonal":
+            self.apply(weight_init)
         self.to(memory_format=torch.channels_last)  # see SharedEncoder
+
+    @classmethod
+    def variant(
+        cls,
+        name: str,
+        embed_dim: int,
+        action_dim: int,
+        feature_shape: tuple[int, int, int],
+        out_shape: tuple[int, int, int],
+    ) -> AttributionHead:
+        """The head ``"code"`` or ``"paper"`` of :data:`ATTRIBUTION_HEADS`."""
+        if name not in ATTRIBUTION_HEADS:
+            raise ValueError(
+                f"expected an attribution head in {sorted(ATTRIBUTION_HEADS)}, actual value: {name!r}"
+            )
+        channels, init = ATTRIBUTION_HEADS[name]
+        return cls(embed_dim, action_dim, feature_shape, out_shape, channels, init)
 
     def forward(self, embedding: Tensor, action: Tensor) -> Tensor:
         x = self.linear(torch.cat([embedding, action], dim=1)).view(-1, *self.feature_shape)
@@ -320,3 +355,24 @@ class AttributionHead(nn.Module):
             return conv3x3_on_upsampled(x, self.conv_out)  # upsample 42 -> 84, then conv_out
         # Sizes other than the paper's (small test encoders): upsample to the obs size.
         return self.conv_out(F.interpolate(x, size=self.out_shape[1:], mode="nearest"))
+
+
+class SODAMLP(nn.Module):
+    """SODA's projector and predictor: linear -> BatchNorm1d -> ReLU -> linear (orthogonal init).
+
+    The input is flattened first, so the projector reads conv features (B, 32, 21, 21) and the
+    predictor reads projections (B, 100).
+    """
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim),
+            nn.BatchNorm1d(hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, out_dim),
+        )
+        self.apply(weight_init)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.flatten(1))

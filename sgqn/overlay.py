@@ -1,24 +1,36 @@
-"""Natural images for the self-supervised overlay s~ = (1 - alpha) s + alpha image.
+"""Natural images for the overlay augmentation s~ = (1 - alpha) s + alpha image (SGQN, SODA, SVEA).
 
 Sources (``--overlay-source``):
 
-* ``places365``: the Places365 validation images through ``dmcgb.data`` (the paper's choice).
+* ``places365-train``: the Places365-Standard train split (1.8 M images, ~24 GB) through
+  ``dmcgb.data``: the split the authors' code reads (DMControl-GB's README has users download
+  it), and the paper preset's default.
+* ``places365-val``: the validation split (36,500 images, ~2 GB): a lighter download with the
+  same kind of images.
 * a folder: every JPEG/PNG/BMP/WebP image under it.
 * ``embedded``: procedurally generated natural-looking textures (fractal noise in random colour
   palettes, sky-like gradients); no data needed, but not the paper's distribution.
-* ``auto``: ``places365`` if it is already cached, else ``embedded`` with a loud warning.
+* ``auto``: ``places365-train`` if cached, else ``places365-val`` if cached, else ``embedded``
+  with a loud warning.
 
-Decoding never runs on the training thread: :class:`OverlayPool` keeps decoded, resized images
-on the training device, a background thread decodes replacements, and ``sample(n)`` only
-indexes the pool.
+Folder images get the authors' transform: torchvision's ``RandomResizedCrop(size)`` (scale
+0.08-1, aspect ratio 3/4-4/3, bilinear) and ``RandomHorizontalFlip()``, and each update draws
+fresh images, as their ``DataLoader`` does.
+
+Determinism (exact resume): :class:`OverlayStream` numbers the images of a run 0, 1, 2, ...;
+image ``i`` is a pure function of ``(seed, i)`` (which file, which crop, which flip). The agent
+asks for images ``[start, start + n)`` and keeps ``start`` in its ``state_dict()``, so a
+resumed run draws the same images. Background threads decode the next images ahead of the
+request; they change when an image is ready, never which image it is.
 """
 
 from __future__ import annotations
 
-import queue
+import math
+import os
 import sys
-import threading
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -30,25 +42,79 @@ __all__ = [
     "ImageSource",
     "FolderSource",
     "EmbeddedSource",
-    "OverlayPool",
+    "OverlayStream",
     "resolve_source",
+    "random_resized_crop_box",
+    "image_rng",
     "IMAGE_SUFFIXES",
+    "PLACES365_SOURCES",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-_MIN_CROP = 0.6  # smallest random crop side, as a share of the image's shorter side
+PLACES365_SOURCES = ("places365-train", "places365-val")
+# torchvision.transforms.RandomResizedCrop's defaults.
+_CROP_SCALE = (0.08, 1.0)
+_CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
+_STREAM_KEY = 0x0FE7A1  # separates the overlay stream from the run's other seeded streams
+_DECODE_TRIES = 20  # draws before a folder of undecodable files is an error
 
 
 class ImageSource(Protocol):
-    """Something that makes (n, 3, S, S) uint8 images; called off the training thread."""
+    """Makes one (3, S, S) uint8 image from a random generator; called off the training thread."""
 
     description: str
 
-    def images(self, n: int, size: int, rng: np.random.Generator) -> np.ndarray: ...
+    def image(self, size: int, rng: np.random.Generator) -> np.ndarray: ...
+
+
+def image_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator that decides image ``index`` of the stream of run ``seed``."""
+    return np.random.default_rng([seed % 2**63, _STREAM_KEY, index])
+
+
+def random_resized_crop_box(
+    width: int, height: int, rng: np.random.Generator
+) -> tuple[int, int, int, int]:
+    """(left, top, w, h) of torchvision's ``RandomResizedCrop`` with its default scale and ratio.
+
+    Ten tries of a random area (8-100 % of the image) and log-uniform aspect ratio (3/4-4/3);
+    if none fits, the largest centred window whose ratio is clamped to that range.
+    """
+    area = width * height
+    log_ratio = (math.log(_CROP_RATIO[0]), math.log(_CROP_RATIO[1]))
+    for _ in range(10):
+        target_area = area * rng.uniform(*_CROP_SCALE)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = round(math.sqrt(target_area * aspect))
+        h = round(math.sqrt(target_area / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(rng.integers(0, height - h + 1))
+            left = int(rng.integers(0, width - w + 1))
+            return left, top, w, h
+    ratio = width / height
+    if ratio < _CROP_RATIO[0]:
+        w, h = width, round(width / _CROP_RATIO[0])
+    elif ratio > _CROP_RATIO[1]:
+        w, h = round(height * _CROP_RATIO[1]), height
+    else:
+        w, h = width, height
+    return (width - w) // 2, (height - h) // 2, w, h
+
+
+def _list_images(folder: Path) -> np.ndarray:
+    """Relative paths of the images under folder, sorted, as a compact bytes array."""
+    names = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        relative = os.path.relpath(root, folder)
+        for name in sorted(files):
+            if name.lower().endswith(IMAGE_SUFFIXES):
+                names.append(name if relative == "." else os.path.join(relative, name))
+    return np.array([n.encode() for n in names], dtype=bytes)
 
 
 class FolderSource:
-    """Random images of a folder (searched recursively), randomly cropped, flipped, resized.
+    """Random images of a folder (searched recursively): random resized crop, random flip.
 
     Raises:
         FileNotFoundError: the folder does not exist or holds no images.
@@ -59,41 +125,41 @@ class FolderSource:
         if not self.folder.is_dir():
             raise FileNotFoundError(
                 f"overlay folder {str(self.folder)!r} does not exist; pass --overlay-source "
-                "places365, embedded, or a folder of images"
+                "places365-train, places365-val, embedded, or a folder of images"
             )
-        self.paths = sorted(p for p in self.folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not self.paths:
+        self.names = _list_images(self.folder)
+        if not len(self.names):
             raise FileNotFoundError(
                 f"no images ({', '.join(IMAGE_SUFFIXES)}) under {str(self.folder)!r}; pass "
-                "--overlay-source places365, embedded, or a folder of images"
+                "--overlay-source places365-train, places365-val, embedded, or a folder of images"
             )
-        self.description = description or f"folder {self.folder} ({len(self.paths)} images)"
+        where = f"{self.folder}, {len(self.names)} images"
+        self.description = f"{description} ({where})" if description else f"folder ({where})"
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def path(self, index: int) -> Path:
+        return self.folder / self.names[index].decode()
 
     def _load(self, path: Path, size: int, rng: np.random.Generator) -> np.ndarray | None:
         try:
             with Image.open(path) as img:
                 img = img.convert("RGB")
-        except OSError:  # a truncated or undecodable file: skip it
+        except OSError:  # a truncated or undecodable file: the caller draws another
             return None
-        w, h = img.size
-        side = int(min(w, h) * rng.uniform(_MIN_CROP, 1.0))
-        x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
-        img = img.resize((size, size), Image.BILINEAR, box=(x, y, x + side, y + side))
+        left, top, w, h = random_resized_crop_box(*img.size, rng)
+        img = img.resize((size, size), Image.BILINEAR, box=(left, top, left + w, top + h))
         array = np.asarray(img)
         if rng.random() < 0.5:
             array = array[:, ::-1]
-        return array.transpose(2, 0, 1)
+        return np.ascontiguousarray(array.transpose(2, 0, 1))
 
-    def images(self, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-        out = np.empty((n, 3, size, size), np.uint8)
-        filled = 0
-        for _ in range(20 * n):  # tolerate a few broken files, not a folder of them
-            image = self._load(self.paths[int(rng.integers(len(self.paths)))], size, rng)
+    def image(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        for _ in range(_DECODE_TRIES):  # tolerate a few broken files, not a folder of them
+            image = self._load(self.path(int(rng.integers(len(self.names)))), size, rng)
             if image is not None:
-                out[filled] = image
-                filled += 1
-                if filled == n:
-                    return out
+                return image
         raise OSError(f"could not decode images under {str(self.folder)!r}")
 
 
@@ -121,7 +187,7 @@ class EmbeddedSource:
         field -= field.min()
         return field / max(float(field.max()), 1e-6)  # (S, S) in [0, 1]
 
-    def _image(self, size: int, rng: np.random.Generator) -> np.ndarray:
+    def image(self, size: int, rng: np.random.Generator) -> np.ndarray:
         palette = rng.random((int(rng.integers(2, 5)), 3), dtype=np.float32)
         stops = np.linspace(0.0, 1.0, len(palette))
         value = self._noise(size, rng)
@@ -135,15 +201,12 @@ class EmbeddedSource:
         shade = 0.6 + 0.4 * self._noise(size, rng)  # large-scale lighting variation
         return np.clip(rgb * shade * 255.0, 0, 255).astype(np.uint8)
 
-    def images(self, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-        return np.stack([self._image(size, rng) for _ in range(n)])
 
-
-def _places365_folder(allow_fetch: bool) -> Path:
-    """The Places365 validation folder from the data layer; fetching only if allowed."""
+def _places365_folder(split: str, allow_fetch: bool) -> Path:
+    """A Places365 split's folder from the data layer; fetching only if allowed."""
     from dmcgb import data
 
-    return Path(data.places365_dir("val", download=allow_fetch))
+    return Path(data.places365_dir(split, download=allow_fetch))
 
 
 def _warn_loudly(message: str) -> None:
@@ -156,129 +219,129 @@ def resolve_source(spec: str) -> ImageSource:
     """The image source named by ``--overlay-source``.
 
     Args:
-        spec: ``places365``, ``embedded``, ``auto``, or a folder path.
+        spec: ``places365-train``, ``places365-val``, ``embedded``, ``auto``, or a folder path.
 
     Raises:
-        dmcgb.errors.MissingData: ``places365`` is not cached and cannot be fetched.
+        dmcgb.errors.MissingData: a Places365 split is not cached and cannot be fetched.
         FileNotFoundError: a folder that does not exist or holds no images.
+        ValueError: ``places365`` without a split.
     """
     if spec == "embedded":
         return EmbeddedSource()
+    if spec in PLACES365_SOURCES:
+        split = spec.split("-")[1]
+        return FolderSource(_places365_folder(split, allow_fetch=True), description=spec)
     if spec == "places365":
-        folder = _places365_folder(allow_fetch=True)
-        return FolderSource(folder, description=f"places365 val ({folder})")
+        raise ValueError(
+            "--overlay-source places365 names no split: pass places365-train (the authors' "
+            "images, ~24 GB) or places365-val (36,500 images, ~2 GB)"
+        )
     if spec == "auto":
         from dmcgb.errors import MissingData
 
-        try:
-            folder = _places365_folder(allow_fetch=False)
-            return FolderSource(folder, description=f"places365 val ({folder})")
-        except (MissingData, FileNotFoundError, ImportError, AttributeError) as error:
-            _warn_loudly(
-                "Places365 is not cached, so the overlay uses EMBEDDED PROCEDURAL TEXTURES, "
-                "not the paper's Places365 images; results may differ from the paper. Fetch it "
-                "with `python -m dmcgb.data fetch places365-val` (or pass --overlay-source with a "
-                f"folder of images). Reason: {error}"
-            )
-            return EmbeddedSource()
+        reasons = []
+        for name in PLACES365_SOURCES:
+            try:
+                folder = _places365_folder(name.split("-")[1], allow_fetch=False)
+                return FolderSource(folder, description=name)
+            except (MissingData, FileNotFoundError) as error:
+                reasons.append(f"{name}: {error}")
+        _warn_loudly(
+            "Places365 is not cached, so the overlay uses EMBEDDED PROCEDURAL TEXTURES, "
+            "not the paper's Places365 images; results may differ from the paper. Fetch it "
+            "with `python -m dmcgb.data fetch places365-train` (the authors' images) or "
+            "`... fetch places365-val` (lighter), or pass --overlay-source with a folder of "
+            f"images. Reasons: {'; '.join(reasons)}"
+        )
+        return EmbeddedSource()
     return FolderSource(spec)
 
 
-class OverlayPool:
-    """Decoded overlay images on the training device, refreshed by a background thread.
+def _default_workers() -> int:
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+class OverlayStream:
+    """The run's sequence of overlay images, decoded ahead in background threads.
+
+    Image ``i`` is ``source.image(image_size, image_rng(seed, i))``: a pure function of the
+    seed and its index, whichever thread decodes it and whenever.
 
     Args:
         source: where images come from.
-        pool_size: images kept on the device.
-        image_size: height and width of the images.
-        device: the training device.
-        seed: seeds which images are decoded and where they go in the pool.
-        refresh_chunk: images decoded per background batch.
-        refresh_every: ``sample`` calls between swaps of one ready batch into the pool.
-        background: False decodes the pool once and never refreshes it.
+        image_size: height and width of the images (the network's input size).
+        device: where :meth:`images` puts them.
+        seed: the run's seed.
+        workers: decoding threads; default ``min(8, cores - 1)``, at least 1.
+        background: False decodes on the calling thread, only what is asked.
     """
 
     def __init__(
         self,
         source: ImageSource,
-        pool_size: int,
         image_size: int,
         device: torch.device | str,
         seed: int = 0,
-        refresh_chunk: int = 64,
-        refresh_every: int = 8,
+        workers: int | None = None,
         background: bool = True,
     ) -> None:
-        if pool_size < 1:
-            raise ValueError(f"overlay pool size must be >= 1, actual value: {pool_size}")
+        if image_size < 1:
+            raise ValueError(f"expected image_size >= 1, actual value: {image_size}")
         self.source = source
         self.description = source.description
         self.image_size = image_size
         self.device = torch.device(device)
-        self.refresh_chunk = min(refresh_chunk, pool_size)
-        self.refresh_every = refresh_every
-        self.swaps = 0
-        self._calls = 0
-        self._slot_rng = np.random.default_rng([seed, 1])
-        initial = source.images(pool_size, image_size, np.random.default_rng([seed, 0]))
-        self.pool = torch.from_numpy(initial).to(self.device)  # (P, 3, S, S) uint8
-        self._ready: queue.Queue[torch.Tensor] = queue.Queue(maxsize=2)
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if background:
-            self._thread = threading.Thread(
-                target=self._produce, args=(np.random.default_rng([seed, 2]),), daemon=True
-            )
-            self._thread.start()
-
-    def _produce(self, rng: np.random.Generator) -> None:
-        """Background thread: decode batches until stopped."""
-        pin = self.device.type == "cuda"
-        try:
-            while not self._stop.is_set():
-                chunk = torch.from_numpy(
-                    self.source.images(self.refresh_chunk, self.image_size, rng)
-                )
-                if pin:
-                    chunk = chunk.pin_memory()
-                while not self._stop.is_set():
-                    try:
-                        self._ready.put(chunk, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-        except Exception as error:  # surfaced on the training thread by sample()
-            self._error = error
-
-    def _maybe_refresh(self) -> None:
-        if self._error is not None:
-            raise RuntimeError(f"overlay image decoding failed: {self._error}") from self._error
-        self._calls += 1
-        if self._thread is None or self._calls % self.refresh_every:
-            return
-        try:
-            chunk = self._ready.get_nowait()
-        except queue.Empty:  # the decoder is behind; keep training on the current pool
-            return
-        slots = self._slot_rng.choice(len(self.pool), size=len(chunk), replace=False)
-        self.pool[torch.from_numpy(slots).to(self.device)] = chunk.to(
-            self.device, non_blocking=True
+        self.seed = seed
+        self._executor = (
+            ThreadPoolExecutor(workers or _default_workers(), thread_name_prefix="overlay")
+            if background
+            else None
         )
-        self.swaps += 1
+        self._pending: dict[int, Future[np.ndarray]] = {}
+        self._submitted = 0  # images [expected, submitted) are pending
+        self._expected = 0  # the start of the next request, if the caller reads in order
 
-    def sample(self, n: int) -> torch.Tensor:
-        """``n`` random pool images, (n, 3, S, S) uint8 on the training device."""
-        self._maybe_refresh()
-        idx = torch.randint(0, len(self.pool), (n,), device=self.device)
-        return self.pool[idx]
+    def image(self, index: int) -> np.ndarray:
+        """Image ``index`` of the stream, (3, S, S) uint8, decoded on this thread."""
+        return self.source.image(self.image_size, image_rng(self.seed, index))
+
+    def images(self, start: int, n: int) -> torch.Tensor:
+        """Images ``start, ..., start + n - 1`` as (n, 3, S, S) uint8 on the device.
+
+        Requests in order (each ``start`` the previous ``start + n``) find the next ``2n``
+        images already decoding; any other request restarts the read-ahead there.
+        """
+        if start < 0 or n < 1:
+            raise ValueError(f"expected start >= 0 and n >= 1, actual values: {start}, {n}")
+        if self._executor is None:
+            arrays = [self.image(i) for i in range(start, start + n)]
+        else:
+            if start != self._expected:
+                self._drop_pending()
+                self._submitted = start
+            for i in range(max(self._submitted, start), start + 3 * n):
+                self._pending[i] = self._executor.submit(self.image, i)
+            self._submitted = max(self._submitted, start + 3 * n)
+            arrays = [self._pending.pop(i).result() for i in range(start, start + n)]
+        self._expected = start + n
+        batch = torch.from_numpy(np.stack(arrays))
+        if self.device.type == "cuda":
+            batch = batch.pin_memory()
+        return batch.to(self.device, non_blocking=True)
+
+    def _drop_pending(self) -> None:
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
 
     def close(self) -> None:
-        """Stop the background thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        """Stop the decoding threads."""
+        if self._executor is not None:
+            self._drop_pending()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     def __del__(self) -> None:
-        self._stop.set()
+        executor = getattr(self, "_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)

@@ -1,4 +1,4 @@
-"""Train SG-SAC (or an ablation) on a dmcgb env: ``python -m sgqn.train --env ... --algo sgqn``.
+"""Train SG-SAC or a baseline on a dmcgb env: ``python -m sgqn.train --env ... --algo sgqn``.
 
 The protocol is the paper's (and the authors' code's): frame stack 3, action repeat 4,
 ``init_steps`` agent steps of uniform random actions, then at step ``init_steps`` that many
@@ -134,7 +134,7 @@ class Trainer:
         progress: bool = True,
         eval_workers: int | None = None,
     ) -> None:
-        from sgqn.agent import SGSAC
+        from sgqn.agent import make_agent
         from sgqn.logger import Logger
         from sgqn.replay import ReplayBuffer
 
@@ -142,25 +142,20 @@ class Trainer:
         self.stop = GracefulStop()  # main() installs it around the loop
         self.total = cfg.total_steps()
         seed_everything(cfg.seed)
-        self.env = make_env(cfg.env, cfg.seed, cfg.frame_stack, cfg.action_repeat, cfg.image_size)
+        self.env = make_env(cfg.env, cfg.seed, cfg.frame_stack, cfg.action_repeat, cfg.render_size)
         self.eval_envs: EvalEnvs | None = None
-        self.overlay, self.logger = None, None
+        self.agent, self.logger = None, None
         try:
             workers = min(eval_workers or default_workers(len(cfg.eval_modes)), cfg.eval_episodes)
             self.eval_envs = EvalEnvs(
                 eval_env_ids(cfg.env, cfg.eval_modes), cfg.seed, cfg.frame_stack,
-                cfg.action_repeat, cfg.image_size, workers=workers,
+                cfg.action_repeat, cfg.render_size, workers=workers,
             )  # fmt: skip
-            if cfg.use_ssl:
-                self.overlay = _build_overlay(cfg, device)
-                self.cfg = cfg = dataclasses.replace(
-                    cfg, extra={**cfg.extra, "overlay": self.overlay.description}
-                )
-            obs_shape = (3 * cfg.frame_stack, cfg.image_size, cfg.image_size)
             self.action_space = self.env.action_space
-            self.agent = SGSAC(obs_shape, self.action_space.shape, cfg, device, self.overlay)
+            self.agent = make_agent(cfg, self.action_space.shape, device)
+            self.cfg = cfg = self.agent.cfg  # records the overlay images' source
             self.replay = ReplayBuffer(
-                cfg.replay_capacity or self.total, (3, cfg.image_size, cfg.image_size),
+                cfg.replay_capacity or self.total, (3, cfg.render_size, cfg.render_size),
                 self.action_space.shape[0], cfg.frame_stack, device,
             )  # fmt: skip
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -224,7 +219,8 @@ class Trainer:
         bar = self.logger.updates_bar(due - self.updates) if due - self.updates > 1 else None
         try:
             while self.updates < due:
-                self.metrics.add(self.agent.update(self.replay.sample(self.cfg.batch_size), step))
+                batch = self.replay.sample(self.cfg.batch_size)
+                self.metrics.add(self.agent.update(batch, step, self.replay))
                 self.updates += 1
                 if bar is not None:
                     bar.update()
@@ -364,18 +360,11 @@ class Trainer:
     def close(self) -> None:
         if self.logger is not None:
             self.logger.close()
-        if self.overlay is not None:
-            self.overlay.close()
+        if self.agent is not None:
+            self.agent.close()
         self.env.close()
         if self.eval_envs is not None:
             self.eval_envs.close()
-
-
-def _build_overlay(cfg: Config, device: torch.device):
-    from sgqn.overlay import OverlayPool, resolve_source
-
-    source = resolve_source(cfg.overlay_source)
-    return OverlayPool(source, cfg.overlay_pool_size, cfg.image_size, device, seed=cfg.seed)
 
 
 # --- entry points --------------------------------------------------------------------------
@@ -408,7 +397,7 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
     from dmcgb.rendering import ensure_gl_backend
 
     ensure_gl_backend()  # before anything imports mujoco's renderer
-    check_pixels(cfg.env, cfg.image_size)
+    check_pixels(cfg.env, cfg.render_size)
     if checkpoint is None:
         optional = cfg.preset == "cpu-demo" and modes_from_preset
         cfg = fetch_eval_data(cfg, optional, lambda m: print(f"sgqn.train: {m}", flush=True))
@@ -472,6 +461,7 @@ GROUP_TITLES = {
     "SAC": "Soft actor-critic (the paper's Table 3)",
     "networks": "Encoder and heads (the paper's Table 3)",
     "augmentation": "Data augmentation",
+    "SVEA and SODA": "SVEA and SODA (DMControl-GB defaults)",
     "SGQN": "Saliency-guided Q-networks: consistency and self-supervision",
     "speed": "Speed",
 }

@@ -27,7 +27,6 @@ TINY = dict(
     num_filters=8,
     hidden_dim=32,
     overlay_source="embedded",
-    overlay_pool_size=16,
 )
 
 # Columns that measure the machine, not the run.

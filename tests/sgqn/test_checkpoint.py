@@ -20,7 +20,7 @@ from sgqn.checkpoint import (
     set_rng_state,
 )
 from sgqn.config import Config
-from sgqn.overlay import EmbeddedSource, OverlayPool
+from sgqn.overlay import EmbeddedSource, OverlayStream
 from sgqn.replay import Batch
 from tests.conftest import SEED
 
@@ -28,8 +28,8 @@ _TINY = {"num_conv_layers": 2, "num_filters": 8, "hidden_dim": 32, "batch_size":
 
 
 def _agent(cfg: Config) -> SGSAC:
-    pool = OverlayPool(EmbeddedSource(), 4, 84, "cpu", seed=SEED, background=False)
-    return SGSAC((9, 84, 84), (2,), cfg, "cpu", overlay=pool)
+    stream = OverlayStream(EmbeddedSource(), 84, "cpu", seed=SEED, background=False)
+    return SGSAC((9, 84, 84), (2,), cfg, "cpu", overlay=stream)
 
 
 def _batch(n: int = 4) -> Batch:

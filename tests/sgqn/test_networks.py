@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sgqn.networks import (
+    SODAMLP,
     Actor,
     AttributionHead,
     Critic,
@@ -131,10 +132,17 @@ def test_actor_gradient_never_reaches_features():
     assert all(p.grad is not None for p in actor.parameters())
 
 
-def test_attribution_head_shapes_and_layers():
-    head = AttributionHead(100, ACTION_DIM, (32, 21, 21), (9, 84, 84), 64)
+@pytest.mark.parametrize(
+    "variant, channels",
+    [
+        ("code", [(32, 128), (128, 64), (64, 9)]),  # the authors' AttributionDecoder
+        ("paper", [(32, 64), (64, 64), (64, 9)]),  # the paper's appendix text
+    ],
+)
+def test_attribution_head_shapes_and_layers(variant, channels):
+    head = AttributionHead.variant(variant, 100, ACTION_DIM, (32, 21, 21), (9, 84, 84))
     convs = [m for m in head.modules() if isinstance(m, nn.Conv2d)]
-    assert [(c.in_channels, c.out_channels) for c in convs] == [(32, 64), (64, 64), (64, 9)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == channels
     assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
     assert _linear_sizes(head) == [(106, 32 * 21 * 21)]
     logits = head(torch.randn(2, 100), torch.randn(2, ACTION_DIM))
@@ -151,6 +159,44 @@ def test_attribution_head_shapes_and_layers():
     x = up(torch.relu(head.conv2(x)))
     assert x.shape[-1] == 84
     torch.testing.assert_close(head(emb, act), head.conv_out(x), rtol=1e-4, atol=1e-4)
+
+
+def test_attribution_head_initialisations():
+    """`code`: PyTorch's default init (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) weights and biases);
+    `paper`: orthogonal linear, delta-orthogonal convs, zero biases."""
+    torch.manual_seed(SEED)
+    code = AttributionHead.variant("code", 100, ACTION_DIM, (32, 21, 21), (9, 84, 84))
+    for layer in (code.linear, code.conv1, code.conv2, code.conv_out):
+        fan_in = layer.weight[0].numel()
+        bound = 1 / math.sqrt(fan_in)
+        for values in (layer.weight, layer.bias):
+            assert values.abs().max() <= bound
+            # uniform on [-bound, bound]: standard deviation bound / sqrt(3), not a delta
+            assert abs(values.std().item() - bound / math.sqrt(3)) < 0.1 * bound
+    assert (code.conv1.weight[:, :, 0, 0] != 0).all()  # not delta-orthogonal
+    paper = AttributionHead.variant("paper", 100, ACTION_DIM, (32, 21, 21), (9, 84, 84))
+    assert paper.conv1.weight[:, :, 0, 0].abs().max() == 0 and paper.conv1.bias.abs().max() == 0
+    centre = paper.conv1.weight[:, :, 1, 1].detach()  # (64, 32): orthonormal columns x gain
+    torch.testing.assert_close(centre.T @ centre, 2.0 * torch.eye(32), atol=1e-5, rtol=1e-5)
+    w = paper.linear.weight.detach()  # (14112, 106): orthonormal columns
+    torch.testing.assert_close(w.T @ w, torch.eye(106), atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="attribution head"):
+        AttributionHead.variant("big", 100, ACTION_DIM, (32, 21, 21), (9, 84, 84))
+
+
+def test_soda_mlp_is_linear_batchnorm_relu_linear():
+    torch.manual_seed(SEED)
+    projector = SODAMLP(32 * 21 * 21, 100, 100)
+    kinds = [type(m) for m in projector.net]
+    assert kinds == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    assert _linear_sizes(projector) == [(14112, 100), (100, 100)]
+    w = projector.net[3].weight.detach()
+    torch.testing.assert_close(w @ w.T, torch.eye(100), atol=1e-4, rtol=1e-4)  # orthogonal
+    features = torch.randn(8, 32, 21, 21)
+    hidden = projector.net[1](projector.net[0](features.flatten(1)))
+    # BatchNorm in training mode: batch statistics
+    torch.testing.assert_close(hidden.mean(0), torch.zeros(100), atol=1e-4, rtol=0)
+    assert projector(features).shape == (8, 100)
 
 
 @pytest.mark.parametrize("size", [(21, 21), (5, 7)])

@@ -28,11 +28,11 @@ def _sigterm_at_update(monkeypatch, n: int) -> None:
     real = SGSAC.update
     calls = {"n": 0}
 
-    def update(self, batch, step):
+    def update(self, batch, step, replay=None):
         calls["n"] += 1
         if calls["n"] == n:
             os.kill(os.getpid(), signal.SIGTERM)
-        return real(self, batch, step)
+        return real(self, batch, step, replay)
 
     monkeypatch.setattr(SGSAC, "update", update)
 
@@ -131,10 +131,6 @@ def test_sac_resumes_exactly_after_stops_and_a_crash(tmp_path, monkeypatch, dmcg
     _assert_same_run(*_interrupted_three_times(tmp_path, monkeypatch, "sac"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs overlay images that are a function of (seed, step) (contract 4) from algos",
-)
 def test_sgqn_resumes_exactly_after_a_stop_mid_episode(tmp_path, monkeypatch, dmcgb_data):
     """SG-SAC's own state (attribution head, its optimiser, the overlay images) resumes too:
     stopped at update 30 (step 30, mid-episode, after 10 steps of overlaid updates)."""
