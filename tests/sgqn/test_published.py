@@ -48,6 +48,8 @@ def test_bad_files_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="expected schema 1"):
         load_published(path)
     row = {"source": "nowhere", "task": "T", "mode": "m", "algo": "a", "metric": "return"}
-    path.write_text(json.dumps({"schema": 1, "sources": {}, "results": [{**row, "mean": 1, "std": 0}]}))
+    path.write_text(
+        json.dumps({"schema": 1, "sources": {}, "results": [{**row, "mean": 1, "std": 0}]})
+    )
     with pytest.raises(ValueError, match="unknown source"):
         load_published(path)
