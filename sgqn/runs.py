@@ -258,28 +258,24 @@ def _config_differences(config: dict[str, Any], reference: dict[str, Any]) -> st
 def _check_group(
     runs: list[Run], ignore: Sequence[str]
 ) -> tuple[list[Run], list[Skipped], list[str]]:
-    """Keep the runs of one (task, algorithm) that agree with the majority; say why not."""
+    """Keep the runs of one (task, algorithm) that agree with the majority; say why not.
+
+    The checks run in order (hyper-parameters, evaluated step, modes, then repeated seeds),
+    each on the runs the previous ones kept, so a run that differs is named for its first
+    difference, and a repeated seed is resolved among runs that agree on everything else.
+    """
     label = f"{runs[0].algo} on {runs[0].task}"
     skipped: list[Skipped] = []
-    kept: list[Run] = []
-    seen: dict[int, Path] = {}
-    for run in runs:
-        if run.seed in seen:
-            skipped.append(
-                Skipped(run.path, f"seed {run.seed} of {label} is already in {seen[run.seed]}")
-            )
-        else:
-            seen[run.seed] = run.path
-            kept.append(run)
+    kept = list(runs)
 
-    def keepmajority(value, describe) -> None:
+    def keep_majority(value, describe) -> None:
         nonlocal kept
         reference = majority(kept, value)
+        others = sum(_key(value(r)) == _key(reference) for r in kept)
         still = []
         for run in kept:
             reason = describe(value(run), reference)
             if reason:
-                others = sum(_key(value(r)) == _key(reference) for r in kept)
                 skipped.append(
                     Skipped(run.path, f"{reason}, unlike {others} other run(s) of {label}")
                 )
@@ -287,28 +283,37 @@ def _check_group(
                 still.append(run)
         kept = still
 
-    keepmajority(
+    keep_majority(
         lambda run: _compared_config(run, ignore),
         lambda mine, ref: (
             f"hyper-parameters differ: {_config_differences(mine, ref)}" if mine != ref else ""
         ),
     )
-    keepmajority(
+    keep_majority(
         lambda run: run.step,
         lambda mine, ref: f"evaluated at step {mine}, not {ref}" if mine != ref else "",
     )
-    keepmajority(
+    keep_majority(
         lambda run: sorted(run.evaluation.modes),
         lambda mine, ref: (
             f"missing mode(s) {sorted(set(ref) - set(mine))}" if set(ref) - set(mine) else ""
         ),
     )
+    seen: dict[int, Path] = {}
+    unique = []
+    for run in kept:
+        if run.seed in seen:
+            reason = f"seed {run.seed} of {label} is already in {seen[run.seed]}"
+            skipped.append(Skipped(run.path, reason))
+        else:
+            seen[run.seed] = run.path
+            unique.append(run)
     notes = []
-    modes = set(majority(kept, lambda run: sorted(run.evaluation.modes)))
-    extra = sorted({m for run in kept for m in run.evaluation.modes} - modes)
+    modes = set(majority(unique, lambda run: sorted(run.evaluation.modes)))
+    extra = sorted({m for run in unique for m in run.evaluation.modes} - modes)
     if extra:
         notes.append(f"{label}: mode(s) {extra} that only some seeds have are left out")
-    return kept, skipped, notes
+    return unique, skipped, notes
 
 
 def check_runs(

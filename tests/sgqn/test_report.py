@@ -199,7 +199,7 @@ def test_every_unusable_run_is_reported_with_its_reason(tmp_path):
         "unfinished: no results.json (last evaluation at step 1000"
     )
     assert "hyper-parameters differ: batch_size=32 (others: 128)" in reasons["batch"]
-    assert "unlike 5 other run(s) of sgqn on WalkerWalk" in reasons["batch"]
+    assert "unlike 6 other run(s) of sgqn on WalkerWalk" in reasons["batch"]
     assert "missing mode(s) ['videoeasy']" in reasons["mode"]
     assert "hyper-parameters differ: total_steps=1500 (others: 1000)" in reasons["step"]
     assert (
