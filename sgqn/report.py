@@ -34,7 +34,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sgqn.curves import learning_curves, save_learning_curves
 from sgqn.files import atomic_path, write_csv
@@ -184,130 +183,112 @@ def _cell_table(cells: Sequence[Cell], algos: Sequence[str], ddof: int) -> str:
     return _table(rows, ["mode", "task", *algos])
 
 
-def _comparison_rows(report: Report) -> list[dict[str, Any]]:
+def _tables_section(report: Report) -> list[str]:
+    out = []
+    for metric, title in (("return", "Returns"), ("success", "Success rates (robot tasks)")):
+        cells = [c for c in report.cells if c.metric == metric]
+        if not cells:
+            continue
+        algos = sort_names((c.algo for c in cells), ALGO_ORDER)
+        out += ["", f"## {title}", "", _cell_table(cells, algos, report.ddof)]
+        ablations = [a for a in ABLATIONS if a in algos]
+        if {"sac_consistency", "sac_ssl"} & set(ablations):
+            out += ["", f"### Ablations ({title.lower()})", ""]
+            out.append(_cell_table(cells, ablations, report.ddof))
+    return out
+
+
+def _published_section(report: Report, published: Published) -> list[str]:
+    out = ["", "## Compared with the published numbers", ""]
     rows = []
     for cell in report.cells:
         found = report.published_for(cell)
-        if found is not None:
-            mean, std = cell.stats(report.ddof)
-            rows.append({"cell": cell, "mean": mean, "std": std, "published": found})
-    return rows
+        if found is None:
+            continue
+        mean, std = cell.stats(report.ddof)
+        rows.append(
+            [
+                cell.mode,
+                cell.task,
+                cell.algo,
+                f"{_fmt(mean, std, cell.metric)} ({len(cell.seeds)})",
+                _fmt(found.mean, found.std, cell.metric),
+                f"{mean - found.mean:+.0f}",
+            ]
+        )
+    if rows:
+        header = ["mode", "task", "algo", "ours", "published", "Δ (ours − published)"]
+        out += [_table(rows, header), ""]
+        out.append(
+            "The published numbers are end-of-training scores of the paper's protocol; ours are "
+            "at the step named above."
+        )
+    else:
+        out.append("No published number matches these runs' (task, mode, algorithm).")
+    for key, info in published.sources.items():
+        out += ["", f"Source `{key}`: {info['reference']} {info['where']} "]
+        out[-1] += f"Table: {info['paper_table']}."
+    if published.missing:
+        out += ["", "Not shipped (could not be verified): " + "; ".join(published.missing) + "."]
+    return out
+
+
+def _aggregates_section(report: Report) -> list[str]:
+    rows = [
+        [
+            f"return / {DMC_MAX_RETURN:g}" if a.metric == "return" else "success rate",
+            a.mode,
+            a.algo,
+            f"{len(a.tasks)} ({', '.join(a.tasks)})",
+            str(a.runs),
+            f"{a.iqm:.3f} [{a.iqm_ci[0]:.3f}, {a.iqm_ci[1]:.3f}]",
+            f"{a.mean:.3f} [{a.mean_ci[0]:.3f}, {a.mean_ci[1]:.3f}]",
+        ]
+        for a in report.aggregates
+    ]
+    header = ["score", "mode", "algo", "tasks", "scores", "IQM [95% CI]", "mean [95% CI]"]
+    out = ["", "## Aggregates across tasks and seeds (rliable)", "", _table(rows, header), ""]
+    out.append(
+        f"Scores normalised to [0, 1]: DMC returns divided by {DMC_MAX_RETURN:g} (the maximum "
+        "return of a 1000-step DMC episode), robot success rates as they are. Interquartile mean "
+        "and mean over all (seed, task) scores; 95% stratified-bootstrap confidence intervals "
+        f"({report.reps} resamples of the seeds within each task)."
+    )
+    task_sets = defaultdict(set)
+    for a in report.aggregates:
+        task_sets[(a.metric, a.mode)].add(a.tasks)
+    for (_, mode), sets in sorted(task_sets.items()):
+        if len(sets) > 1:
+            out += ["", f"Note: in {mode}, the algorithms cover different tasks; "]
+            out[-1] += "their aggregates are not comparable."
+    return out
 
 
 def render_markdown(report: Report) -> str:
     """The report as Markdown (what ``python -m sgqn.report`` prints and writes)."""
     at = f"at step {report.step}" if report.step is not None else "at the final evaluation"
-    source = (
-        "python -m sgqn.eval's evaluations" if report.source == "eval" else "training's evaluations"
-    )
+    source = "python -m sgqn.eval's" if report.source == "eval" else "training's"
     out = [
         "# sgqn report",
         "",
         f"{len(report.runs)} runs included, {len(report.skipped)} skipped. Scores {at} "
-        f"({source}). A cell is the mean ± std over seeds (std with ddof={report.ddof}) of each "
-        "seed's score (its mean return over the evaluation episodes, or its success rate); "
-        "(n) is the number of seeds.",
+        f"({source} evaluations). A cell is the mean ± std over seeds (std with "
+        f"ddof={report.ddof}) of each seed's score (its mean return over the evaluation "
+        "episodes, or its success rate); (n) is the number of seeds.",
     ]
-    for metric, title in (("return", "Returns"), ("success", "Success rates (robot tasks)")):
-        cells = [c for c in report.cells if c.metric == metric]
-        if not cells:
-            continue
-        metric_algos = sort_names((c.algo for c in cells), ALGO_ORDER)
-        out += ["", f"## {title}", "", _cell_table(cells, metric_algos, report.ddof)]
-        ablations = [a for a in ABLATIONS if a in metric_algos]
-        if {"sac_consistency", "sac_ssl"} & set(ablations):
-            out += [
-                "",
-                f"### Ablations ({title.lower()})",
-                "",
-                _cell_table(cells, ablations, report.ddof),
-            ]
+    out += _tables_section(report)
     if report.published is not None:
-        out += ["", "## Compared with the published numbers", ""]
-        rows = _comparison_rows(report)
-        if rows:
-            table = [
-                [
-                    r["cell"].mode,
-                    r["cell"].task,
-                    r["cell"].algo,
-                    f"{_fmt(r['mean'], r['std'], r['cell'].metric)} ({len(r['cell'].seeds)})",
-                    _fmt(r["published"].mean, r["published"].std, r["cell"].metric),
-                    f"{r['mean'] - r['published'].mean:+.0f}",
-                ]
-                for r in rows
-            ]
-            out.append(
-                _table(table, ["mode", "task", "algo", "ours", "published", "Δ (ours − published)"])
-            )
-            out += [
-                "",
-                "The published numbers are end-of-training scores of the paper's protocol; "
-                "ours are at the step above.",
-            ]
-        else:
-            out.append("No published number matches these runs' (task, mode, algorithm).")
-        for key, source_info in report.published.sources.items():
-            out += [
-                "",
-                f"Source `{key}`: {source_info['reference']} {source_info['where']} "
-                f"Table: {source_info['paper_table']}.",
-            ]
-        if report.published.missing:
-            out += [
-                "",
-                "Not shipped (could not be verified): " + "; ".join(report.published.missing) + ".",
-            ]
+        out += _published_section(report, report.published)
     if report.aggregates:
-        rows = [
-            [
-                f"return / {DMC_MAX_RETURN:g}" if a.metric == "return" else "success rate",
-                a.mode,
-                a.algo,
-                f"{len(a.tasks)} ({', '.join(a.tasks)})",
-                str(a.runs),
-                f"{a.iqm:.3f} [{a.iqm_ci[0]:.3f}, {a.iqm_ci[1]:.3f}]",
-                f"{a.mean:.3f} [{a.mean_ci[0]:.3f}, {a.mean_ci[1]:.3f}]",
-            ]
-            for a in report.aggregates
-        ]
-        out += [
-            "",
-            "## Aggregates across tasks and seeds (rliable)",
-            "",
-            _table(
-                rows, ["score", "mode", "algo", "tasks", "scores", "IQM [95% CI]", "mean [95% CI]"]
-            ),
-            "",
-            "Scores normalised to [0, 1]: DMC returns divided by 1000 (the maximum return of a "
-            "1000-step DMC episode), robot success rates as they are. Interquartile mean and mean "
-            f"over all (seed, task) scores; 95% stratified-bootstrap confidence intervals "
-            f"({report.reps} resamples of the seeds within each task).",
-        ]
-        task_sets = defaultdict(set)
-        for a in report.aggregates:
-            task_sets[(a.metric, a.mode)].add(a.tasks)
-        for (_, mode), sets in sorted(task_sets.items()):
-            if len(sets) > 1:
-                out.append(
-                    f"\nNote: in {mode}, the algorithms cover different tasks; their aggregates are not comparable."
-                )
+        out += _aggregates_section(report)
     for metric, path in report.figures.items():
-        out += [
-            "",
-            f"## Learning curves ({_METRIC_TITLES[metric]})",
-            "",
-            f"![learning curves]({path.name})",
-        ]
+        out += ["", f"## Learning curves ({_METRIC_TITLES[metric]})", ""]
+        out.append(f"![learning curves]({path.name})")
     if report.notes:
         out += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
     if report.skipped:
-        out += [
-            "",
-            "## Skipped runs",
-            "",
-            _table([[str(s.path), s.reason] for s in report.skipped], ["run", "reason"]),
-        ]
+        rows = [[str(s.path), s.reason] for s in report.skipped]
+        out += ["", "## Skipped runs", "", _table(rows, ["run", "reason"])]
     return "\n".join(out) + "\n"
 
 
