@@ -386,7 +386,9 @@ def write_report(report: Report, out: str | Path) -> dict[str, Path]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sgqn.report",
-        description=__doc__.split("\n\n")[0],
+        description="The SGQN paper's tables from folders of runs: mean ± std over seeds per "
+        "(mode, task) and algorithm, rliable aggregates, learning curves, and the runs that "
+        "cannot be averaged, with the reason.",
         epilog="Writes report.md, cells.csv, aggregates.csv, skipped.csv and curves_*.png to --out.",
     )
     parser.add_argument(
@@ -419,10 +421,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--ignore",
-        nargs="*",
+        action="append",
         default=[],
         metavar="FIELD",
-        help=f"more Config fields that may differ between seeds (always ignored: {', '.join(IGNORED_FIELDS)})",
+        help="a Config field that may differ between the seeds of a group (repeatable); "
+        f"always ignored: {', '.join(IGNORED_FIELDS)}",
     )
     parser.add_argument(
         "--reps",

@@ -438,3 +438,15 @@ def test_source_eval_reports_the_evaluations_of_sgqn_eval(tmp_path):
     (skipped,) = result.skipped
     assert skipped.reason == "no evaluation by python -m sgqn.eval (evals/eval_step*.json)"
     assert "python -m sgqn.eval's evaluations" in report.render_markdown(result)
+
+
+def test_ignore_lets_chosen_fields_differ_between_seeds(tmp_path):
+    rng = np.random.default_rng(SEED)
+    _write_run(tmp_path, "s1", seed=1, episodes=_episodes(rng, ("train",)))
+    _write_run(tmp_path, "s2", seed=2, episodes=_episodes(rng, ("train",)), compile=True)
+    (skipped,) = _build([tmp_path]).skipped
+    assert "compile=True (others: False)" in skipped.reason
+    result = report.main(
+        [str(tmp_path), "--ignore", "compile", "--out", str(tmp_path / "out"), "--reps", "100"]
+    )
+    assert not result.skipped and result.cells[0].seeds == (1, 2)
