@@ -267,6 +267,9 @@ def _aggregates_section(report: Report) -> list[str]:
 def render_markdown(report: Report) -> str:
     """The report as Markdown (what ``python -m sgqn.report`` prints and writes)."""
     at = f"at step {report.step}" if report.step is not None else "at the final evaluation"
+    steps = sorted({(c.step, c.frames) for c in report.cells})
+    if steps:
+        at += " (" + ", ".join(f"agent step {s}, {f} frames" for s, f in steps) + ")"
     source = "python -m sgqn.eval's" if report.source == "eval" else "training's"
     out = [
         "# sgqn report",
