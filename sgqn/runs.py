@@ -41,9 +41,20 @@ __all__ = [
 ]
 
 RECORD_NAME = "config.json"
-# Config fields that may differ between the seeds of one experiment: the seed itself and
-# where/how a run was executed. The run length is compared as the record's total_steps.
-IGNORED_FIELDS = ("seed", "run_dir", "device", "resume", "preset", "steps", "frames")
+# Config fields that may differ between the seeds of one experiment: the seed itself, where
+# and how a run was executed, and what it writes besides results. The run length is compared
+# as the record's total_steps (steps and frames are two ways of asking for it).
+IGNORED_FIELDS = (
+    "seed",
+    "run_dir",
+    "device",
+    "threads",
+    "resume",
+    "preset",
+    "save_video",
+    "steps",
+    "frames",
+)
 # Protocol fields that should agree across the algorithms of one task for a fair comparison.
 _PROTOCOL_FIELDS = ("env", "total_steps", "action_repeat", "frame_stack", "image_size")
 _GLOB_CHARS = re.compile(r"[*?[]")
