@@ -266,17 +266,18 @@ def _aggregates_section(report: Report) -> list[str]:
 
 def render_markdown(report: Report) -> str:
     """The report as Markdown (what ``python -m sgqn.report`` prints and writes)."""
-    at = f"at step {report.step}" if report.step is not None else "at the final evaluation"
+    which = (
+        "the final evaluation" if report.step is None else f"the evaluation at step {report.step}"
+    )
+    by = "python -m sgqn.eval" if report.source == "eval" else "training"
     steps = sorted({(c.step, c.frames) for c in report.cells})
-    if steps:
-        at += " (" + ", ".join(f"agent step {s}, {f} frames" for s, f in steps) + ")"
-    source = "python -m sgqn.eval's" if report.source == "eval" else "training's"
+    at = "; ".join(f"agent step {s}, {f} frames" for s, f in steps)
     out = [
         "# sgqn report",
         "",
-        f"{len(report.runs)} runs included, {len(report.skipped)} skipped. Scores {at} "
-        f"({source} evaluations). A cell is the mean ± std over seeds (std with "
-        f"ddof={report.ddof}) of each seed's score (its mean return over the evaluation "
+        f"{len(report.runs)} runs included, {len(report.skipped)} skipped. Scores from {which} "
+        f"of {by}" + (f" ({at})" if at else "") + ". A cell is the mean ± std over seeds (std "
+        f"with ddof={report.ddof}) of each seed's score (its mean return over the evaluation "
         "episodes, or its success rate); (n) is the number of seeds.",
     ]
     out += _tables_section(report)
