@@ -18,6 +18,15 @@ from sgqn.results import Evaluation, ModeResult, write_evaluation
 from sgqn.scores import aggregate_scores
 
 SEED = 12345
+_RESOLVED = dict(
+    init_steps=100,
+    eval_freq=500,
+    eval_episodes=3,
+    save_freq=500,
+    saliency_freq=0,
+    batch_size=128,
+    overlay_pool_size=256,
+)
 _REPS = 300  # bootstrap resamples in tests (the default 50000 takes seconds per cell)
 
 
@@ -43,7 +52,9 @@ def _write_run(
     run = root / name
     run.mkdir(parents=True)
     env = f"dmcgb/{task}-train-v0"
-    cfg = Config(env=env, algo=algo, seed=seed, steps=steps[-1], run_dir=str(run), **config)
+    # A resolved config, as train records it: every preset-set field has its value.
+    resolved = {**_RESOLVED, "eval_modes": tuple(episodes), **config}
+    cfg = Config(env=env, algo=algo, seed=seed, steps=steps[-1], run_dir=str(run), **resolved)
     if record:
         values = json.loads(json.dumps(dataclasses.asdict(cfg)))
         (run / "config.json").write_text(
@@ -183,7 +194,13 @@ def test_every_unusable_run_is_reported_with_its_reason(tmp_path):
             root, "unfinished", seed=4, episodes=_episodes(rng), finished=False
         ),
         "batch": _write_run(root, "batch", seed=5, episodes=_episodes(rng), batch_size=32),
-        "mode": _write_run(root, "mode", seed=6, episodes=_episodes(rng, ("train", "videohard"))),
+        "mode": _write_run(
+            root,
+            "mode",
+            seed=6,
+            episodes=_episodes(rng, ("train", "videohard")),
+            eval_modes=("train", "videoeasy", "videohard"),  # asked for, but not in its results
+        ),
         "step": _write_run(root, "step", seed=7, episodes=_episodes(rng), steps=(500, 1500)),
         "dup": _write_run(root, "z-duplicate", seed=2, episodes=_episodes(rng)),
         "record": _write_run(root, "no-record", seed=8, episodes=_episodes(rng), record=False),
@@ -239,7 +256,7 @@ def test_protocol_differences_between_algorithms_are_noted(tmp_path):
     _write_run(tmp_path, "b", algo="sgqn", episodes=_episodes(rng, ("train",)), eval_episodes=5)
     result = _build([tmp_path])
     assert not result.skipped and len(result.cells) == 2
-    assert result.notes == ["WalkerWalk: the algorithms differ in eval_episodes (sac 30, sgqn 5)"]
+    assert result.notes == ["WalkerWalk: the algorithms differ in eval_episodes (sac 3, sgqn 5)"]
 
 
 def test_published_numbers_beside_ours_with_the_difference(tmp_path):
@@ -445,10 +462,10 @@ def test_source_eval_reports_the_evaluations_of_sgqn_eval(tmp_path):
 def test_ignore_lets_chosen_fields_differ_between_seeds(tmp_path):
     rng = np.random.default_rng(SEED)
     _write_run(tmp_path, "s1", seed=1, episodes=_episodes(rng, ("train",)))
-    _write_run(tmp_path, "s2", seed=2, episodes=_episodes(rng, ("train",)), compile=True)
+    _write_run(tmp_path, "s2", seed=2, episodes=_episodes(rng, ("train",)), amp=True)
     (skipped,) = _build([tmp_path]).skipped
-    assert "compile=True (others: False)" in skipped.reason
+    assert "amp=True (others: False)" in skipped.reason
     result = report.main(
-        [str(tmp_path), "--ignore", "compile", "--out", str(tmp_path / "out"), "--reps", "100"]
+        [str(tmp_path), "--ignore", "amp", "--out", str(tmp_path / "out"), "--reps", "100"]
     )
     assert not result.skipped and result.cells[0].seeds == (1, 2)
