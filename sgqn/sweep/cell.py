@@ -1,0 +1,225 @@
+"""One attempt at one cell: the body of the Ray task, and the training process it starts.
+
+The Ray task (:func:`run_attempt`) runs on whichever node Ray picks. It takes the run
+directory's lock, appends a header to the run's own log (``<run>/train.log``) and starts
+``python -m sgqn.sweep.cell`` (:func:`child_main`), which trains through ``sgqn.train.main``
+with the run's log as its stdout and stderr: resuming from the checkpoint when the run has one,
+else starting the cell's config afresh. A cancelled task (the driver's Ctrl-C) interrupts the
+training process once, so that it writes a checkpoint, and waits for it to exit.
+
+The training process dies with the task's worker (``PR_SET_PDEATHSIG``), and holds the run's
+lock until it exits, so a retry never trains beside an orphan of the previous attempt.
+
+This module imports neither torch nor Ray at the top: the driver and the Ray workers only
+start processes and wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sgqn.results import is_finished
+from sgqn.sweep.manifest import LOG_NAME, cell_state
+
+__all__ = ["run_attempt", "child_main", "last_error", "LOCK_NAME", "CONFIG_ERROR"]
+
+LOCK_NAME = ".lock"
+CONFIG_ERROR = 2  # exit status of a run whose config or data is wrong: retrying cannot help
+STOPPED = 130  # exit status of a run stopped by SIGINT after writing its checkpoint
+_LOCK_WAIT = 300.0  # s: how long a retry waits for the previous attempt's process to exit
+_PR_SET_PDEATHSIG = 1
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path, wait: float = _LOCK_WAIT) -> Iterator[int]:
+    """Hold the run directory's exclusive lock; yields the lock file's descriptor."""
+    fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{str(run_dir)!r} is still locked after {wait:.0f} s by another "
+                        "training process (a previous attempt still running, or this cell in "
+                        "another sweep)"
+                    ) from None
+                time.sleep(0.5)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def last_error(log_path: Path, limit: int = 65536) -> str:
+    """The last error line of a run's log (an exception's message), or its last line."""
+    try:
+        with open(log_path, "rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - limit))
+            lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [ln for ln in lines if ln]
+    for line in reversed(lines):
+        head = line.split(":", 1)[0]
+        if head.endswith(("Error", "Exception", "Interrupt", "error")) or line.startswith(
+            "sgqn.sweep: error"
+        ):
+            return line
+    return lines[-1] if lines else ""
+
+
+def _header(attempt: int) -> str:
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    host = socket.gethostname()
+    return (
+        f"\n=== sgqn.sweep attempt {attempt} | host {host} | Ray worker pid {os.getpid()} | {now}\n"
+    )
+
+
+def _wait(child: subprocess.Popen) -> int:
+    """Wait for the child; a KeyboardInterrupt (a cancelled task) interrupts it once."""
+    interrupted = False
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            if not interrupted:
+                child.send_signal(signal.SIGINT)  # train checkpoints, then exits
+                interrupted = True
+
+
+def run_attempt(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one attempt of a cell (the Ray task's body) and say how it ended.
+
+    Args:
+        spec: ``run_dir``, ``attempt`` (1 for the first), ``config`` (the cell's Config as a
+            dict), ``threads`` (torch threads), ``eval_workers`` (processes per mode) and
+            ``device``.
+
+    Returns:
+        ``status`` (``finished``, ``failed`` or ``stopped``), ``retry`` (whether another
+        attempt may help), ``error`` (one line), ``returncode``, ``host``, ``pid``, ``log``.
+    """
+    run_dir = Path(spec["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / LOG_NAME
+    outcome: dict[str, Any] = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "log": str(log_path),
+        "returncode": None,
+        "error": "",
+        "retry": True,
+    }
+    try:
+        with _run_lock(run_dir) as lock_fd:
+            if is_finished(run_dir):
+                return {**outcome, "status": "finished"}
+            child_spec = {**spec, "parent": os.getpid()}
+            env = {
+                **os.environ,
+                "OMP_NUM_THREADS": str(spec["threads"]),
+                "MKL_NUM_THREADS": str(spec["threads"]),
+                "PYTHONUNBUFFERED": "1",
+            }
+            with open(log_path, "a") as log:
+                log.write(_header(spec["attempt"]))
+                log.flush()
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "sgqn.sweep.cell", json.dumps(child_spec)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(lock_fd,),  # the lock lives as long as the training process
+                    env=env,
+                )
+            code = _wait(child)
+            finished = is_finished(run_dir)
+    except KeyboardInterrupt:  # cancelled before the training process started
+        return {**outcome, "status": "stopped"}
+    outcome["returncode"] = code
+    if code == 0 and finished:
+        return {**outcome, "status": "finished"}
+    if code == STOPPED:
+        return {**outcome, "status": "stopped"}
+    if code == 0:
+        error = "the training process exited without writing results.json"
+    elif code < 0:
+        error = f"the training process was killed by {signal.Signals(-code).name}"
+        if -code == signal.SIGKILL:
+            error += " (out of memory?)"
+    else:
+        error = last_error(log_path) or f"the training process exited with status {code}"
+    return {**outcome, "status": "failed", "error": error, "retry": code != CONFIG_ERROR}
+
+
+# --- the training process ----------------------------------------------------------------------
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this process when the Ray worker that started it dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl
+        raise SystemExit("sgqn.sweep: the Ray worker that started this run is gone")
+
+
+def _train(spec: dict[str, Any]) -> int:
+    import dataclasses
+
+    import torch
+
+    from dmcgb.errors import DMCGBError
+    from sgqn import train
+    from sgqn.checkpoint import config_from_dict
+    from sgqn.config import Config
+    from sgqn.replay import InsufficientMemory
+
+    torch.set_num_threads(int(spec["threads"]))
+    run_dir = str(spec["run_dir"])
+    if cell_state(run_dir) == "checkpointed":
+        print("sgqn.sweep: resuming from the run's checkpoint", flush=True)
+        cfg = Config(run_dir=run_dir, resume=True, device=spec["device"])
+    else:
+        print("sgqn.sweep: starting the run afresh", flush=True)
+        cfg = config_from_dict(spec["config"])
+        cfg = dataclasses.replace(cfg, run_dir=run_dir, device=spec["device"])
+    try:
+        train.main(cfg, progress=False, eval_workers=int(spec["eval_workers"]))
+    except (train.ConfigError, DMCGBError, InsufficientMemory) as error:
+        print(f"sgqn.sweep: error: {type(error).__name__}: {error}", flush=True)
+        return CONFIG_ERROR
+    return 0
+
+
+def child_main(argv: list[str]) -> int:
+    """``python -m sgqn.sweep.cell SPEC``: train one cell (resume when it has a checkpoint)."""
+    spec = json.loads(argv[0])
+    _die_with_parent(int(spec["parent"]))
+    print(f"sgqn.sweep: training process pid {os.getpid()}", flush=True)
+    try:
+        return _train(spec)
+    except KeyboardInterrupt:  # sgqn.train has saved a checkpoint if it had started training
+        print("sgqn.sweep: stopped", flush=True)
+        return STOPPED
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1:]))

@@ -1,0 +1,430 @@
+"""The sweep's driver: connect to Ray, run every unfinished cell, retry failures, stop on Ctrl-C.
+
+Each cell attempt is one Ray task (:func:`sgqn.sweep.cell.run_attempt`) with the run's
+resources. The driver keeps at most as many tasks in Ray as the cluster can run at once (so
+"running" means running), re-reads the cluster's size as nodes join, and retries a failed
+attempt (killed worker, lost node, out of memory, a crash) from the run's last checkpoint up to
+``max_retries`` times; a configuration or data error fails the cell at once. Ctrl-C (or SIGTERM)
+cancels the tasks, whose training processes write a checkpoint and exit; a second Ctrl-C kills
+them (they resume from their last periodic checkpoint).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sgqn.checkpoint import config_to_dict
+from sgqn.sweep.cell import last_error, run_attempt
+from sgqn.sweep.manifest import LOG_NAME, Cell, Manifest, SweepError, cell_state, cell_step
+from sgqn.sweep.progress import ProgressLine, format_duration
+from sgqn.sweep.resources import GiB, NodeShape, RunResources, capacity
+
+__all__ = ["import_ray", "connect", "cluster_nodes", "CellResult", "Summary", "run_cells"]
+
+SWEEP_LOG = "sweep.log"
+_DRIVER_LOCK = ".sweep.lock"
+_POLL = 1.0  # s between looks at finished tasks
+_SAMPLE_EVERY = 5.0  # s between reads of the running cells' step counts
+_NODES_EVERY = 15.0  # s between looks at the cluster's nodes (Slurm workers join late)
+_INSTALL_HINT = 'pip install ".[agent,sweep]"'
+
+
+def import_ray():
+    """The ``ray`` module, or a SweepError that says how to install it."""
+    try:
+        import ray
+    except ImportError as error:
+        raise SweepError(
+            f"python -m sgqn.sweep runs on Ray, which is not installed ({error}); install the "
+            f"sweep extra: {_INSTALL_HINT}"
+        ) from None
+    return ray
+
+
+def connect(address: str | None, num_cpus: int | None, num_gpus: int | None) -> bool:
+    """Connect to the Ray cluster at ``address``, or start one on this machine.
+
+    Args:
+        address: a cluster (``host:port``, ``ray://...``, ``auto``); None: ``$RAY_ADDRESS``,
+            and without it a new local instance sized to this machine (or to num_cpus/num_gpus).
+
+    Returns:
+        True when a local instance was started (the caller shuts it down).
+    """
+    ray = import_ray()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        if num_cpus is not None or num_gpus is not None:
+            raise SweepError("--num-cpus/--num-gpus size a local Ray instance, not --address")
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        return False
+    from dmcgb.rendering import ensure_gl_backend
+
+    ensure_gl_backend()  # once here: the workers and training processes inherit the choice
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        include_dashboard=False,
+        log_to_driver=False,  # each run logs to its own folder; the console shows one line
+        object_store_memory=128 * 2**20,  # the sweep passes only small dicts through Ray
+        logging_level=logging.ERROR,
+    )
+    return True
+
+
+def _probe_gpu_memory() -> int | None:
+    """Memory of one GPU of the cluster (from a tiny task on a GPU node), None if unknown."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():  # a local instance on this GPU machine
+            return int(torch.cuda.get_device_properties(0).total_memory)
+    except ImportError:
+        pass
+    ray = import_ray()
+
+    def gpu_memory() -> int:
+        import torch
+
+        return int(torch.cuda.get_device_properties(0).total_memory)
+
+    probe = ray.remote(num_cpus=0, num_gpus=0.0001, max_retries=0)(gpu_memory)
+    try:
+        return ray.get(probe.remote(), timeout=120)
+    except Exception:  # noqa: BLE001  (a busy or odd cluster: fall back to 1 run per GPU)
+        return None
+
+
+def cluster_nodes(gpu_memory: int | None = None) -> list[NodeShape]:
+    """The alive nodes of the connected cluster."""
+    ray = import_ray()
+    nodes = []
+    for node in ray.nodes():
+        if not node.get("Alive", False):
+            continue
+        res = node.get("Resources", {})
+        gpus = float(res.get("GPU", 0.0))
+        nodes.append(
+            NodeShape(
+                cpus=float(res.get("CPU", 0.0)),
+                gpus=gpus,
+                memory=int(res.get("memory", 0)),
+                gpu_memory=gpu_memory if gpus else None,
+            )
+        )
+    return nodes
+
+
+def probe_gpu_memory(nodes: list[NodeShape]) -> list[NodeShape]:
+    """The nodes with the GPU memory filled in (when the cluster has GPUs)."""
+    if not any(n.gpus for n in nodes):
+        return nodes
+    memory = _probe_gpu_memory()
+    return [NodeShape(n.cpus, n.gpus, n.memory, memory if n.gpus else None) for n in nodes]
+
+
+# --- outcome -------------------------------------------------------------------------------
+
+
+@dataclass
+class CellResult:
+    """How one cell fared in this invocation."""
+
+    cell: Cell
+    run_dir: Path
+    status: str = "queued"  # queued, running, finished, failed, stopped, already finished
+    attempts: int = 0
+    error: str = ""
+
+    @property
+    def log(self) -> Path:
+        return self.run_dir / LOG_NAME
+
+
+@dataclass
+class Summary:
+    """A sweep invocation's outcome (what the final lines print)."""
+
+    sweep_dir: Path
+    results: list[CellResult]
+    seconds: float
+    steps_per_second: float | None
+    stopped: bool = False
+    retries: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for r in self.results:
+            self.counts[r.status] = self.counts.get(r.status, 0) + 1
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status in ("finished", "already finished") for r in self.results)
+
+    def lines(self) -> list[str]:
+        c = self.counts
+        done = c.get("finished", 0) + c.get("already finished", 0)
+        rate = f"{self.steps_per_second:,.0f} steps/s" if self.steps_per_second else "-- steps/s"
+        head = (
+            f"sweep summary: {done}/{len(self.results)} cells finished "
+            f"({c.get('already finished', 0)} before this invocation), "
+            f"{c.get('failed', 0)} failed, {c.get('stopped', 0) + c.get('queued', 0)} unfinished"
+            f" | {self.retries} {'retry' if self.retries == 1 else 'retries'} | "
+            f"{format_duration(self.seconds)} | {rate} | {self.sweep_dir}"
+        )
+        lines = [head]
+        for r in self.results:
+            if r.status == "failed":
+                lines.append(
+                    f"  FAILED {r.cell.name} after {r.attempts} attempt(s): {r.error}\n"
+                    f"         log: {r.log}"
+                )
+        if self.ok:
+            lines.append(f"next: python -m sgqn.report {self.sweep_dir}")
+        else:
+            lines.append(f"continue with: python -m sgqn.sweep --resume {self.sweep_dir}")
+        return lines
+
+
+# --- the driver ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def driver_lock(sweep_dir: Path) -> Iterator[None]:
+    """One driver per sweep folder at a time."""
+    path = sweep_dir / _DRIVER_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = path.read_text().strip() or "another process"
+            raise SweepError(
+                f"{str(sweep_dir)!r} is being run by {holder}; wait for it or stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+class _StopRequests:
+    """Counts SIGINT/SIGTERM during the run (the first stops cleanly, the second kills)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class _SweepLog:
+    """``<sweep>/sweep.log``: what each invocation did, with times."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, message: str) -> None:
+        now = dt.datetime.now().isoformat(sep=" ", timespec="seconds")
+        with open(self.path, "a") as f:
+            f.write(f"{now} {message}\n")
+
+
+def run_cells(
+    manifest: Manifest,
+    sweep_dir: Path,
+    resources: RunResources,
+    max_retries: int = 3,
+    max_concurrent: int | None = None,
+    progress: ProgressLine | None = None,
+) -> Summary:
+    """Run every unfinished cell of the sweep on the connected Ray cluster.
+
+    Args:
+        manifest: the sweep's grid.
+        sweep_dir: the sweep folder (on a filesystem every node sees).
+        resources: what each run asks Ray for.
+        max_retries: further attempts of a cell after a failed one.
+        max_concurrent: at most this many runs at once (default: what the cluster holds).
+        progress: the live line (default: on stderr).
+    """
+    ray = import_ray()
+    log = _SweepLog(sweep_dir / SWEEP_LOG)
+    cells = manifest.cells
+    progress = progress or ProgressLine(len(cells))
+    totals = {c.name: manifest.total_steps(c) for c in cells}
+    results = {c.name: CellResult(c, sweep_dir / c.name) for c in cells}
+    queue: deque[CellResult] = deque()
+    for r in results.values():
+        if cell_state(r.run_dir) == "finished":
+            r.status = "already finished"
+        else:
+            queue.append(r)
+    remote = ray.remote(run_attempt)
+    options = {"max_retries": 0, **resources.ray_options()}  # the driver retries, from checkpoints
+    threads = resources.cpus
+    log.write(
+        f"start: {len(queue)} of {len(cells)} cells to run | {resources.describe()} | "
+        f"max retries {max_retries}"
+    )
+    inflight: dict[Any, CellResult] = {}
+    started = time.monotonic()
+    retries = 0
+    stop_sent = 0
+    next_sample = next_nodes = 0.0
+    slots = 0
+
+    def submit(r: CellResult) -> None:
+        r.attempts += 1
+        r.status = "running"
+        cfg = manifest.config(r.cell, r.run_dir)
+        spec = {
+            "run_dir": str(r.run_dir),
+            "attempt": r.attempts,
+            "config": config_to_dict(cfg),
+            "threads": threads,
+            "eval_workers": resources.eval_workers(len(cfg.eval_modes)),
+            "device": resources.device,
+        }
+        ref = remote.options(name=f"sgqn.sweep:{r.cell.name}", **options).remote(spec)
+        inflight[ref] = r
+
+    def finish(r: CellResult, outcome: dict[str, Any]) -> None:
+        nonlocal retries
+        status = outcome["status"]
+        if status == "finished":
+            r.status = "finished"
+            progress.event(f"finished {r.cell.name} (attempt {r.attempts})")
+            log.write(f"finished {r.cell.name} (attempt {r.attempts}, host {outcome['host']})")
+            return
+        if status == "stopped":
+            r.status = "stopped"
+            log.write(f"stopped {r.cell.name}")
+            return
+        r.error = outcome["error"]
+        can_retry = outcome.get("retry", True) and r.attempts <= max_retries and not stop_sent
+        log.write(
+            f"attempt {r.attempts} of {r.cell.name} failed on {outcome.get('host', '?')}: "
+            f"{r.error} (log {r.log})"
+        )
+        if can_retry:
+            retries += 1
+            r.status = "queued"
+            queue.appendleft(r)
+            progress.event(
+                f"retrying {r.cell.name} from its last checkpoint (attempt {r.attempts} failed: "
+                f"{r.error})"
+            )
+        else:
+            r.status = "failed"
+            progress.event(f"FAILED {r.cell.name}: {r.error} (log: {r.log})")
+
+    def sample(names: list[str]) -> None:
+        for n in names:
+            done = results[n].status in ("finished", "already finished")
+            steps[n] = totals[n] if done else cell_step(results[n].run_dir)
+        progress.sample({n: steps[n] for n in names})
+
+    def show() -> None:
+        done = sum(r.status in ("finished", "already finished") for r in results.values())
+        failed = sum(r.status == "failed" for r in results.values())
+        remaining = sum(
+            max(0, totals[n] - steps[n])
+            for n, r in results.items()
+            if r.status not in ("finished", "already finished", "failed")
+        )
+        progress.show(progress.render(done, len(inflight), failed, len(queue), remaining))
+
+    steps: dict[str, int] = {}
+    sample(list(results))  # where each cell stands (a resumed sweep's finished work is done)
+    with _StopRequests() as stop:
+        while queue or inflight:
+            now = time.monotonic()
+            if stop.count and not stop_sent:
+                stop_sent = 1
+                progress.event(
+                    f"stopping: {len(inflight)} run(s) write a checkpoint and exit "
+                    "(Ctrl-C again to kill them)"
+                )
+                log.write("stop requested: cancelling the running cells")
+                for ref in inflight:
+                    ray.cancel(ref)
+            if stop.count > 1 and stop_sent < 2:
+                stop_sent = 2
+                progress.event("killing the runs (they resume from their last checkpoint)")
+                for ref in inflight:
+                    ray.cancel(ref, force=True)
+            if now >= next_nodes:
+                slots = capacity(cluster_nodes(), resources)
+                if max_concurrent:
+                    slots = min(slots, max_concurrent)
+                next_nodes = now + _NODES_EVERY
+            while queue and not stop_sent and len(inflight) < max(slots, 1):
+                submit(queue.popleft())
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=_POLL)
+            for ref in ready:
+                r = inflight.pop(ref)
+                finish(r, _outcome(ray, ref, r))
+            if stop_sent:
+                for r in queue:
+                    r.status = "queued"
+                queue.clear()
+            if now >= next_sample or ready:
+                sample([n for n, r in results.items() if r.status in ("running", "finished")])
+                next_sample = now + _SAMPLE_EVERY
+            show()
+    progress.close()
+    summary = Summary(
+        sweep_dir,
+        list(results.values()),
+        time.monotonic() - started,
+        progress.steps_per_second(),
+        stopped=bool(stop_sent),
+        retries=retries,
+    )
+    log.write(summary.lines()[0])
+    return summary
+
+
+def _outcome(ray: Any, ref: Any, r: CellResult) -> dict[str, Any]:
+    """The task's outcome, or a failed one for a task that Ray reports lost."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.TaskCancelledError:
+        return {"status": "stopped"}
+    except ray.exceptions.RayError as error:  # worker killed, node lost, out of memory
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        message = f"{type(error).__name__}: {first}"[:300]
+        tail = last_error(r.log)
+        return {"status": "failed", "error": message + (f" | log: {tail}" if tail else "")}
+
+
+def memory_arg(gib: float | None) -> int | None:
+    """Bytes from a ``--memory-per-run`` value in GiB."""
+    return None if gib is None else int(gib * GiB)
