@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,7 @@ CONFIG_ERROR = 2  # exit status of a run whose config or data is wrong: retrying
 STOPPED = 130  # exit status of a run stopped by SIGINT after writing its checkpoint
 _LOCK_WAIT = 300.0  # s: how long a retry waits for the previous attempt's process to exit
 _PR_SET_PDEATHSIG = 1
+_POLL = 0.5  # s
 
 
 @contextlib.contextmanager
@@ -66,7 +68,7 @@ def _run_lock(run_dir: Path, wait: float = _LOCK_WAIT) -> Iterator[int]:
 
 
 def last_error(log_path: Path, limit: int = 65536) -> str:
-    """The last error line of a run's log (an exception's message), or its last line."""
+    """The last error line of a run's log (an exception's message), "" if it has none."""
     try:
         with open(log_path, "rb") as f:
             size = f.seek(0, 2)
@@ -81,7 +83,7 @@ def last_error(log_path: Path, limit: int = 65536) -> str:
             "sgqn.sweep: error"
         ):
             return line
-    return lines[-1] if lines else ""
+    return ""
 
 
 def _header(attempt: int) -> str:
@@ -92,14 +94,36 @@ def _header(attempt: int) -> str:
     )
 
 
-def _wait(child: subprocess.Popen) -> int:
-    """Wait for the child; a KeyboardInterrupt (a cancelled task) interrupts it once."""
+def _interruptible() -> None:
+    """Let SIGINT raise KeyboardInterrupt in this process (how Ray cancels a running task).
+
+    A process started with SIGINT ignored (a driver run in the background with ``&``, or
+    under ``nohup``) passes that on to Ray's workers, which then could not be cancelled.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _wait(child: subprocess.Popen, log: Any) -> int:
+    """Wait for the child; a KeyboardInterrupt (a cancelled task) interrupts it once.
+
+    Polls: Ray raises a cancelled task's KeyboardInterrupt between Python bytecodes, never
+    inside a blocking wait.
+    """
     interrupted = False
     while True:
         try:
-            return child.wait()
+            return child.wait(timeout=_POLL)
+        except subprocess.TimeoutExpired:
+            continue
         except KeyboardInterrupt:
             if not interrupted:
+                print(
+                    "\nsgqn.sweep: stop requested; the run checkpoints and exits",
+                    file=log,
+                    flush=True,
+                )
                 child.send_signal(signal.SIGINT)  # train checkpoints, then exits
                 interrupted = True
 
@@ -116,6 +140,7 @@ def run_attempt(spec: dict[str, Any]) -> dict[str, Any]:
         ``status`` (``finished``, ``failed`` or ``stopped``), ``retry`` (whether another
         attempt may help), ``error`` (one line), ``returncode``, ``host``, ``pid``, ``log``.
     """
+    _interruptible()
     run_dir = Path(spec["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / LOG_NAME
@@ -149,7 +174,7 @@ def run_attempt(spec: dict[str, Any]) -> dict[str, Any]:
                     pass_fds=(lock_fd,),  # the lock lives as long as the training process
                     env=env,
                 )
-            code = _wait(child)
+                code = _wait(child, log)
             finished = is_finished(run_dir)
     except KeyboardInterrupt:  # cancelled before the training process started
         return {**outcome, "status": "stopped"}
@@ -212,6 +237,7 @@ def _train(spec: dict[str, Any]) -> int:
 def child_main(argv: list[str]) -> int:
     """``python -m sgqn.sweep.cell SPEC``: train one cell (resume when it has a checkpoint)."""
     spec = json.loads(argv[0])
+    _interruptible()  # a child inherits the Ray worker's signal mask and ignored signals
     _die_with_parent(int(spec["parent"]))
     print(f"sgqn.sweep: training process pid {os.getpid()}", flush=True)
     try:

@@ -329,10 +329,8 @@ def run_cells(
             return
         r.error = outcome["error"]
         can_retry = outcome.get("retry", True) and r.attempts <= max_retries and not stop_sent
-        log.write(
-            f"attempt {r.attempts} of {r.cell.name} failed on {outcome.get('host', '?')}: "
-            f"{r.error} (log {r.log})"
-        )
+        host = f" on {outcome['host']}" if outcome.get("host") else ""
+        log.write(f"attempt {r.attempts} of {r.cell.name} failed{host}: {r.error} (log {r.log})")
         if can_retry:
             retries += 1
             r.status = "queued"
@@ -419,7 +417,8 @@ def _outcome(ray: Any, ref: Any, r: CellResult) -> dict[str, Any]:
     except ray.exceptions.TaskCancelledError:
         return {"status": "stopped"}
     except ray.exceptions.RayError as error:  # worker killed, node lost, out of memory
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        text = str(error).strip()
+        first = text.splitlines()[0].split(". ")[0] if text else ""
         message = f"{type(error).__name__}: {first}"[:300]
         tail = last_error(r.log)
         return {"status": "failed", "error": message + (f" | log: {tail}" if tail else "")}
