@@ -41,7 +41,7 @@ CONFIG_ERROR = 2  # exit status of a run whose config or data is wrong: retrying
 STOPPED = 130  # exit status of a run stopped by SIGINT after writing its checkpoint
 _LOCK_WAIT = 300.0  # s: how long a retry waits for the previous attempt's process to exit
 _PR_SET_PDEATHSIG = 1
-_POLL = 0.5  # s
+_POLL = 0.2  # s between looks at the training process (and at a cancel)
 
 
 @contextlib.contextmanager
@@ -183,9 +183,10 @@ def run_attempt(spec: dict[str, Any]) -> dict[str, Any]:
         return {**outcome, "status": "finished"}
     if code == STOPPED:
         return {**outcome, "status": "stopped"}
-    if code == 0:
-        error = "the training process exited without writing results.json"
-    elif code < 0:
+    if code == 0:  # deterministic: a retry would do the same
+        error = "the training process exited 0 without writing results.json"
+        return {**outcome, "status": "failed", "error": error, "retry": False}
+    if code < 0:
         error = f"the training process was killed by {signal.Signals(-code).name}"
         if -code == signal.SIGKILL:
             error += " (out of memory?)"

@@ -36,7 +36,7 @@ __all__ = ["import_ray", "connect", "cluster_nodes", "CellResult", "Summary", "r
 
 SWEEP_LOG = "sweep.log"
 _DRIVER_LOCK = ".sweep.lock"
-_POLL = 1.0  # s between looks at finished tasks
+_POLL = 0.25  # s between looks at finished tasks and stop requests
 _SAMPLE_EVERY = 5.0  # s between reads of the running cells' step counts
 _NODES_EVERY = 15.0  # s between looks at the cluster's nodes (Slurm workers join late)
 _INSTALL_HINT = 'pip install ".[agent,sweep]"'
