@@ -189,7 +189,9 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     started_local = runner.connect(args.address, args.num_cpus, args.num_gpus)
     ray = runner.import_ray()
     try:
-        nodes = runner.probe_gpu_memory(runner.cluster_nodes())
+        nodes = runner.cluster_nodes()
+        if args.gpus_per_run is None:  # the default fraction needs the GPUs' memory
+            nodes = runner.probe_gpu_memory(nodes)
         manifest, resources = _plan(args, manifest, new, nodes)
         _validate_cells(manifest, sweep_dir)
         slots = capacity(nodes, resources)

@@ -274,140 +274,163 @@ def run_cells(
         max_concurrent: at most this many runs at once (default: what the cluster holds).
         progress: the live line (default: on stderr).
     """
-    ray = import_ray()
-    log = _SweepLog(sweep_dir / SWEEP_LOG)
-    cells = manifest.cells
-    progress = progress or ProgressLine(len(cells))
-    totals = {c.name: manifest.total_steps(c) for c in cells}
-    results = {c.name: CellResult(c, sweep_dir / c.name) for c in cells}
-    queue: deque[CellResult] = deque()
-    for r in results.values():
-        if cell_state(r.run_dir) == "finished":
-            r.status = "already finished"
-        else:
-            queue.append(r)
-    remote = ray.remote(run_attempt)
-    options = {"max_retries": 0, **resources.ray_options()}  # the driver retries, from checkpoints
-    threads = resources.cpus
-    log.write(
-        f"start: {len(queue)} of {len(cells)} cells to run | {resources.describe()} | "
-        f"max retries {max_retries}"
-    )
-    inflight: dict[Any, CellResult] = {}
-    started = time.monotonic()
-    retries = 0
-    stop_sent = 0
-    next_sample = next_nodes = 0.0
-    slots = 0
+    driver = _Driver(manifest, sweep_dir, resources, max_retries, max_concurrent, progress)
+    return driver.run()
 
-    def submit(r: CellResult) -> None:
+
+class _Driver:
+    """The state of one sweep invocation: the queue, the tasks in Ray, each cell's result."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        sweep_dir: Path,
+        resources: RunResources,
+        max_retries: int,
+        max_concurrent: int | None,
+        progress: ProgressLine | None,
+    ) -> None:
+        self.ray = import_ray()
+        self.manifest, self.sweep_dir, self.resources = manifest, sweep_dir, resources
+        self.max_retries, self.max_concurrent = max_retries, max_concurrent
+        self.log = _SweepLog(sweep_dir / SWEEP_LOG)
+        self.progress = progress or ProgressLine(len(manifest.cells))
+        self.totals = {c.name: manifest.total_steps(c) for c in manifest.cells}
+        self.results = {c.name: CellResult(c, sweep_dir / c.name) for c in manifest.cells}
+        self.steps: dict[str, int] = {}  # each cell's last known agent step
+        self.queue: deque[CellResult] = deque()
+        for r in self.results.values():
+            if cell_state(r.run_dir) == "finished":
+                r.status = "already finished"
+            else:
+                self.queue.append(r)
+        self.inflight: dict[Any, CellResult] = {}  # Ray object ref -> its cell
+        self.remote = self.ray.remote(run_attempt)
+        # max_retries=0: the driver retries itself, from the run's checkpoint, and says so.
+        self.options = {"max_retries": 0, **resources.ray_options()}
+        self.retries = 0
+        self.stop_level = 0  # 1: runs asked to checkpoint and exit; 2: runs killed
+
+    def run(self) -> Summary:
+        self.log.write(
+            f"start: {len(self.queue)} of {len(self.results)} cells to run | "
+            f"{self.resources.describe()} | max retries {self.max_retries}"
+        )
+        started = time.monotonic()
+        self._sample(list(self.results))  # a resumed sweep's finished work counts as done
+        next_sample = next_nodes = 0.0
+        slots = 0
+        with _StopRequests() as stop:
+            while self.queue or self.inflight:
+                now = time.monotonic()
+                self._stop(stop.count)
+                if now >= next_nodes:  # Slurm workers join after the head
+                    slots = capacity(cluster_nodes(), self.resources)
+                    slots = min(slots, self.max_concurrent or slots)
+                    next_nodes = now + _NODES_EVERY
+                while self.queue and not self.stop_level and len(self.inflight) < max(slots, 1):
+                    self._submit(self.queue.popleft())
+                ready = []
+                if self.inflight:
+                    ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=_POLL)
+                else:
+                    time.sleep(_POLL)
+                for ref in ready:
+                    r = self.inflight.pop(ref)
+                    self._finish(r, _outcome(self.ray, ref, r))
+                if now >= next_sample or ready:
+                    self._sample(
+                        [n for n, r in self.results.items() if r.status in ("running", "finished")]
+                    )
+                    next_sample = now + _SAMPLE_EVERY
+                self._show()
+        self.progress.close()
+        summary = Summary(
+            self.sweep_dir,
+            list(self.results.values()),
+            time.monotonic() - started,
+            self.progress.steps_per_second(),
+            stopped=bool(self.stop_level),
+            retries=self.retries,
+        )
+        self.log.write(summary.lines()[0])
+        return summary
+
+    def _stop(self, requests: int) -> None:
+        """Act on Ctrl-C/SIGTERM: the first asks the runs to checkpoint, the second kills."""
+        if requests and not self.stop_level:
+            self.stop_level = 1
+            self.progress.event(
+                f"stopping: {len(self.inflight)} run(s) write a checkpoint and exit "
+                "(Ctrl-C again to kill them)"
+            )
+            self.log.write("stop requested: cancelling the running cells")
+            for ref in self.inflight:
+                self.ray.cancel(ref)  # KeyboardInterrupt in the task: it interrupts train
+            self.queue.clear()  # the queued cells stay "queued": unfinished
+        if requests > 1 and self.stop_level < 2:
+            self.stop_level = 2
+            self.progress.event("killing the runs (they resume from their last checkpoint)")
+            for ref in self.inflight:
+                self.ray.cancel(ref, force=True)
+
+    def _submit(self, r: CellResult) -> None:
         r.attempts += 1
         r.status = "running"
-        cfg = manifest.config(r.cell, r.run_dir)
+        cfg = self.manifest.config(r.cell, r.run_dir)
         spec = {
             "run_dir": str(r.run_dir),
             "attempt": r.attempts,
             "config": config_to_dict(cfg),
-            "threads": threads,
-            "eval_workers": resources.eval_workers(len(cfg.eval_modes)),
-            "device": resources.device,
+            "threads": self.resources.cpus,
+            "eval_workers": self.resources.eval_workers(len(cfg.eval_modes)),
+            "device": self.resources.device,
         }
-        ref = remote.options(name=f"sgqn.sweep:{r.cell.name}", **options).remote(spec)
-        inflight[ref] = r
+        name = f"sgqn.sweep:{r.cell.name}"
+        self.inflight[self.remote.options(name=name, **self.options).remote(spec)] = r
 
-    def finish(r: CellResult, outcome: dict[str, Any]) -> None:
-        nonlocal retries
-        status = outcome["status"]
-        if status == "finished":
-            r.status = "finished"
-            progress.event(f"finished {r.cell.name} (attempt {r.attempts})")
-            log.write(f"finished {r.cell.name} (attempt {r.attempts}, host {outcome['host']})")
-            return
-        if status == "stopped":
-            r.status = "stopped"
-            log.write(f"stopped {r.cell.name}")
+    def _finish(self, r: CellResult, outcome: dict[str, Any]) -> None:
+        """Record an attempt's end; queue a retry of a failed one while retries are left."""
+        name, status = r.cell.name, outcome["status"]
+        if status in ("finished", "stopped"):
+            r.status = status
+            self.log.write(f"{status} {name} (attempt {r.attempts})")
+            if status == "finished":
+                self.progress.event(f"finished {name} (attempt {r.attempts})")
             return
         r.error = outcome["error"]
-        can_retry = outcome.get("retry", True) and r.attempts <= max_retries and not stop_sent
         host = f" on {outcome['host']}" if outcome.get("host") else ""
-        log.write(f"attempt {r.attempts} of {r.cell.name} failed{host}: {r.error} (log {r.log})")
-        if can_retry:
-            retries += 1
+        self.log.write(f"attempt {r.attempts} of {name} failed{host}: {r.error} (log {r.log})")
+        if outcome.get("retry", True) and r.attempts <= self.max_retries and not self.stop_level:
+            self.retries += 1
             r.status = "queued"
-            queue.appendleft(r)
-            progress.event(
-                f"retrying {r.cell.name} from its last checkpoint (attempt {r.attempts} failed: "
-                f"{r.error})"
+            self.queue.appendleft(r)
+            self.progress.event(
+                f"retrying {name} from its last checkpoint (attempt {r.attempts} failed: {r.error})"
             )
         else:
             r.status = "failed"
-            progress.event(f"FAILED {r.cell.name}: {r.error} (log: {r.log})")
+            self.progress.event(f"FAILED {name}: {r.error} (log: {r.log})")
 
-    def sample(names: list[str]) -> None:
+    def _sample(self, names: list[str]) -> None:
+        """Read the named cells' agent steps from their run directories."""
         for n in names:
-            done = results[n].status in ("finished", "already finished")
-            steps[n] = totals[n] if done else cell_step(results[n].run_dir)
-        progress.sample({n: steps[n] for n in names})
+            done = self.results[n].status in ("finished", "already finished")
+            self.steps[n] = self.totals[n] if done else cell_step(self.results[n].run_dir)
+        self.progress.sample({n: self.steps[n] for n in names})
 
-    def show() -> None:
-        done = sum(r.status in ("finished", "already finished") for r in results.values())
-        failed = sum(r.status == "failed" for r in results.values())
+    def _show(self) -> None:
+        statuses = [r.status for r in self.results.values()]
+        done = sum(s in ("finished", "already finished") for s in statuses)
         remaining = sum(
-            max(0, totals[n] - steps[n])
-            for n, r in results.items()
+            max(0, self.totals[n] - self.steps[n])
+            for n, r in self.results.items()
             if r.status not in ("finished", "already finished", "failed")
         )
-        progress.show(progress.render(done, len(inflight), failed, len(queue), remaining))
-
-    steps: dict[str, int] = {}
-    sample(list(results))  # where each cell stands (a resumed sweep's finished work is done)
-    with _StopRequests() as stop:
-        while queue or inflight:
-            now = time.monotonic()
-            if stop.count and not stop_sent:
-                stop_sent = 1
-                progress.event(
-                    f"stopping: {len(inflight)} run(s) write a checkpoint and exit "
-                    "(Ctrl-C again to kill them)"
-                )
-                log.write("stop requested: cancelling the running cells")
-                for ref in inflight:
-                    ray.cancel(ref)
-            if stop.count > 1 and stop_sent < 2:
-                stop_sent = 2
-                progress.event("killing the runs (they resume from their last checkpoint)")
-                for ref in inflight:
-                    ray.cancel(ref, force=True)
-            if now >= next_nodes:
-                slots = capacity(cluster_nodes(), resources)
-                if max_concurrent:
-                    slots = min(slots, max_concurrent)
-                next_nodes = now + _NODES_EVERY
-            while queue and not stop_sent and len(inflight) < max(slots, 1):
-                submit(queue.popleft())
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=_POLL)
-            for ref in ready:
-                r = inflight.pop(ref)
-                finish(r, _outcome(ray, ref, r))
-            if stop_sent:
-                for r in queue:
-                    r.status = "queued"
-                queue.clear()
-            if now >= next_sample or ready:
-                sample([n for n, r in results.items() if r.status in ("running", "finished")])
-                next_sample = now + _SAMPLE_EVERY
-            show()
-    progress.close()
-    summary = Summary(
-        sweep_dir,
-        list(results.values()),
-        time.monotonic() - started,
-        progress.steps_per_second(),
-        stopped=bool(stop_sent),
-        retries=retries,
-    )
-    log.write(summary.lines()[0])
-    return summary
+        text = self.progress.render(
+            done, len(self.inflight), statuses.count("failed"), len(self.queue), remaining
+        )
+        self.progress.show(text)
 
 
 def _outcome(ray: Any, ref: Any, r: CellResult) -> dict[str, Any]:
