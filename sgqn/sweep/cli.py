@@ -171,10 +171,11 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
 
     _check_args(args)
     new = False
+    # Absolute: Ray workers on other nodes do not start in this directory.
     if args.resume:
-        sweep_dir, manifest = args.resume, read_manifest(args.resume)
+        sweep_dir, manifest = args.resume.absolute(), read_manifest(args.resume)
     else:
-        sweep_dir, manifest = args.out, _new_manifest(args, argv)
+        sweep_dir, manifest = args.out.absolute(), _new_manifest(args, argv)
         new = not (sweep_dir / MANIFEST_NAME).exists()
         if not new:
             existing = read_manifest(sweep_dir)
