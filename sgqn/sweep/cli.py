@@ -175,7 +175,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.resume:
         sweep_dir, manifest = args.resume.absolute(), read_manifest(args.resume)
     else:
-        sweep_dir, manifest = args.out.absolute(), _new_manifest(args, argv)
+        manifest = _new_manifest(args, argv)
+        sweep_dir = args.out.absolute()
         new = not (sweep_dir / MANIFEST_NAME).exists()
         if not new:
             existing = read_manifest(sweep_dir)
