@@ -77,16 +77,16 @@ class ProgressLine:
             f"{queued} queued | {speed} | ETA {eta}"
         )
 
-    def show(self, text: str, force: bool = False) -> None:
+    def show(self, text: str) -> None:
         """Draw the line (on a terminal at once; elsewhere at most once a minute)."""
-        self.text = text
+        unchanged, self.text = text == self.text, text
         now = time.monotonic()
-        if self.live:
+        if self.live and not unchanged:
             pad = " " * max(0, self._width - len(text))
             self.stream.write("\r" + text + pad)
             self._width = len(text)
             self.stream.flush()
-        elif force or now - self._last_print >= _NON_TTY_EVERY:
+        elif not self.live and now - self._last_print >= _NON_TTY_EVERY:
             self.stream.write(text + "\n")
             self.stream.flush()
             self._last_print = now
