@@ -41,6 +41,7 @@ from sgqn.sweep.manifest import (
 )
 from sgqn.sweep.progress import ProgressLine
 from sgqn.sweep.resources import GiB, NodeShape, RunResources, capacity, plan_resources
+from sgqn.sweep.runner import CellResult, Summary
 
 _WORKERS = min(2, os.cpu_count() or 1)
 # Tiny runs: 50-step episodes (action repeat 20), small networks, one evaluation episode.
@@ -318,6 +319,34 @@ def test_progress_line_rate_and_eta():
     assert line.steps_per_second() == pytest.approx((800 + 400) / 20.0)
     text = line.render(done=1, running=2, failed=0, queued=1, remaining=6000)
     assert text == ("sweep: 1/4 done | 2 running | 0 failed | 1 queued | 60 steps/s | ETA 0:01:40")
+
+
+def test_the_summary_names_each_failed_cell_with_its_error_and_log(tmp_path):
+    manifest = Manifest(("sac", "sgqn"), ("dmcgb/WalkerWalk-train-v0",), (1,))
+    ok, bad = (CellResult(c, tmp_path / c.name) for c in manifest.cells)
+    ok.status, ok.attempts = "already finished", 0
+    bad.status, bad.attempts, bad.error = "failed", 4, "RuntimeError: CUDA error: out of memory"
+    lines = Summary(tmp_path, [ok, bad], 3725.0, 812.4, retries=3).lines()
+    assert lines[0] == (
+        "sweep summary: 1/2 cells finished (1 before this invocation), 1 failed, 0 unfinished"
+        f" | 3 retries | 1:02:05 | 812 steps/s | {tmp_path}"
+    )
+    assert lines[1] == (
+        "  FAILED WalkerWalk-sgqn-s1 after 4 attempt(s): RuntimeError: CUDA error: out of memory"
+        f"\n         log: {tmp_path / 'WalkerWalk-sgqn-s1' / 'train.log'}"
+    )
+    assert lines[2] == f"continue with: python -m sgqn.sweep --resume {tmp_path}"
+
+
+def test_last_error_finds_the_exception_line(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(
+        "sgqn.train: run dir x\nTraceback (most recent call last):\n  File ...\n"
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    )
+    assert sweep_cell.last_error(log).startswith("torch.OutOfMemoryError: CUDA out of memory")
+    log.write_text("sgqn.train: run dir x\nresults at step 100\n")
+    assert sweep_cell.last_error(log) == "" and sweep_cell.last_error(tmp_path / "no") == ""
 
 
 # --- one attempt, without Ray -----------------------------------------------------------------
