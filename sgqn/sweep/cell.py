@@ -218,20 +218,31 @@ def _train(spec: dict[str, Any]) -> int:
     from sgqn.config import Config
     from sgqn.replay import InsufficientMemory
 
-    torch.set_num_threads(int(spec["threads"]))
+    try:  # a graceful stop: sgqn.train checkpoints, then raises this
+        from sgqn.stopping import Stopped
+    except ImportError:  # an sgqn.train that checkpoints on KeyboardInterrupt
+        Stopped = KeyboardInterrupt
+
+    threads = int(spec["threads"])
+    torch.set_num_threads(threads)
     run_dir = str(spec["run_dir"])
+    run: dict[str, Any] = {"run_dir": run_dir, "device": spec["device"]}
+    if "threads" in {f.name for f in dataclasses.fields(Config)}:  # train sets the threads
+        run["threads"] = threads
     if cell_state(run_dir) == "checkpointed":
         print("sgqn.sweep: resuming from the run's checkpoint", flush=True)
-        cfg = Config(run_dir=run_dir, resume=True, device=spec["device"])
+        cfg = Config(resume=True, **run)
     else:
         print("sgqn.sweep: starting the run afresh", flush=True)
-        cfg = config_from_dict(spec["config"])
-        cfg = dataclasses.replace(cfg, run_dir=run_dir, device=spec["device"])
+        cfg = dataclasses.replace(config_from_dict(spec["config"]), **run)
     try:
         train.main(cfg, progress=False, eval_workers=int(spec["eval_workers"]))
     except (train.ConfigError, DMCGBError, InsufficientMemory) as error:
         print(f"sgqn.sweep: error: {type(error).__name__}: {error}", flush=True)
         return CONFIG_ERROR
+    except Stopped:
+        print("sgqn.sweep: stopped", flush=True)
+        return STOPPED
     return 0
 
 
@@ -243,7 +254,7 @@ def child_main(argv: list[str]) -> int:
     print(f"sgqn.sweep: training process pid {os.getpid()}", flush=True)
     try:
         return _train(spec)
-    except KeyboardInterrupt:  # sgqn.train has saved a checkpoint if it had started training
+    except KeyboardInterrupt:  # before training started (sgqn.train checkpoints once it has)
         print("sgqn.sweep: stopped", flush=True)
         return STOPPED
 
