@@ -166,58 +166,72 @@ def _plan(
     return manifest, resources
 
 
+def _sweep_to_run(args: argparse.Namespace, argv: list[str]) -> tuple[Path, Manifest, bool]:
+    """The sweep folder, its grid, and whether the sweep is new."""
+    # Absolute: Ray workers on other nodes do not start in this directory.
+    if args.resume:
+        return args.resume.absolute(), read_manifest(args.resume), False
+    manifest = _new_manifest(args, argv)
+    sweep_dir = args.out.absolute()
+    if not (sweep_dir / MANIFEST_NAME).exists():
+        return sweep_dir, manifest, True
+    existing = read_manifest(sweep_dir)
+    if not existing.same_grid(manifest):
+        raise SweepError(
+            f"{str(sweep_dir)!r} holds another sweep ({MANIFEST_NAME}); pick another --out, or "
+            f"continue that one with --resume {sweep_dir}"
+        )
+    print(f"sgqn.sweep: {sweep_dir} holds this sweep already; continuing it")
+    return sweep_dir, existing, False
+
+
+def _print_plan(
+    args: argparse.Namespace,
+    sweep_dir: Path,
+    manifest: Manifest,
+    resources: RunResources,
+    nodes: list[NodeShape],
+    local: bool,
+) -> None:
+    """Say what will run where; refuse a run that no node of a local instance can hold."""
+    slots = capacity(nodes, resources)
+    slots = min(slots, args.max_concurrent or slots)
+    where = "this machine" if local else "the cluster"
+    if slots == 0 and local:
+        node = nodes[0]
+        raise SweepError(
+            f"one run asks for {resources.describe()}, more than {where} has ({node.cpus:g} "
+            f"CPU, {node.gpus:g} GPU, {node.memory / GiB:.1f} GiB); lower --cpus-per-run, "
+            "--gpus-per-run or --memory-per-run"
+        )
+    todo = sum(cell_state(sweep_dir / c.name) != "finished" for c in manifest.cells)
+    print(
+        f"sgqn.sweep: {len(manifest.cells)} cells ({todo} to run) in {sweep_dir} | preset "
+        f"{manifest.preset} | {resources.describe()} | {slots} at once on {where}",
+        flush=True,
+    )
+    if slots == 0:
+        print("sgqn.sweep: no node fits a run yet; waiting for nodes to join", flush=True)
+    if args.dry_run:
+        for cell in manifest.cells:
+            print(f"  {cell.name}: {manifest.total_steps(cell):,} steps")
+
+
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
     from sgqn.sweep import runner
 
     _check_args(args)
-    new = False
-    # Absolute: Ray workers on other nodes do not start in this directory.
-    if args.resume:
-        sweep_dir, manifest = args.resume.absolute(), read_manifest(args.resume)
-    else:
-        manifest = _new_manifest(args, argv)
-        sweep_dir = args.out.absolute()
-        new = not (sweep_dir / MANIFEST_NAME).exists()
-        if not new:
-            existing = read_manifest(sweep_dir)
-            if not existing.same_grid(manifest):
-                raise SweepError(
-                    f"{str(sweep_dir)!r} holds another sweep ({MANIFEST_NAME}); pick another "
-                    f"--out, or continue that one with --resume {sweep_dir}"
-                )
-            print(f"sgqn.sweep: {sweep_dir} holds this sweep already; continuing it")
-            manifest = existing
-    runner.import_ray()
-    started_local = runner.connect(args.address, args.num_cpus, args.num_gpus)
+    sweep_dir, manifest, new = _sweep_to_run(args, argv)
     ray = runner.import_ray()
+    local = runner.connect(args.address, args.num_cpus, args.num_gpus)
     try:
         nodes = runner.cluster_nodes()
         if args.gpus_per_run is None:  # the default fraction needs the GPUs' memory
             nodes = runner.probe_gpu_memory(nodes)
         manifest, resources = _plan(args, manifest, new, nodes)
         _validate_cells(manifest, sweep_dir)
-        slots = capacity(nodes, resources)
-        if args.max_concurrent:
-            slots = min(slots, args.max_concurrent)
-        where = "this machine" if started_local else "the cluster"
-        if slots == 0 and started_local:
-            raise SweepError(
-                f"one run asks for {resources.describe()}, more than {where} has "
-                f"({nodes[0].cpus:g} CPU, {nodes[0].gpus:g} GPU, "
-                f"{nodes[0].memory / GiB:.1f} GiB); lower --cpus-per-run, --gpus-per-run or "
-                "--memory-per-run"
-            )
-        todo = sum(cell_state(sweep_dir / c.name) != "finished" for c in manifest.cells)
-        print(
-            f"sgqn.sweep: {len(manifest.cells)} cells ({todo} to run) in {sweep_dir} | preset "
-            f"{manifest.preset} | {resources.describe()} | {slots} at once on {where}",
-            flush=True,
-        )
-        if slots == 0:
-            print("sgqn.sweep: no node fits a run yet; waiting for nodes to join", flush=True)
+        _print_plan(args, sweep_dir, manifest, resources, nodes, local)
         if args.dry_run:
-            for cell in manifest.cells:
-                print(f"  {cell.name}: {manifest.total_steps(cell):,} steps")
             return 0
         sweep_dir.mkdir(parents=True, exist_ok=True)
         with runner.driver_lock(sweep_dir):
@@ -227,7 +241,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
                 manifest, sweep_dir, resources, args.max_retries, args.max_concurrent
             )
     finally:
-        if started_local:
+        if local:
             ray.shutdown()
     print("\n".join(summary.lines()), flush=True)
     if summary.stopped:

@@ -311,6 +311,14 @@ def test_default_resources_follow_the_machine():
     assert RunResources(cpus=7, gpus=0, memory=GiB).eval_workers(num_modes=3) == 2
 
 
+@pytest.mark.gpu
+def test_the_gpu_memory_probe_reads_the_device():
+    from sgqn.sweep.runner import probe_gpu_memory
+
+    (node,) = probe_gpu_memory([NodeShape(cpus=8, gpus=1, memory=64 * GiB)])
+    assert node.gpu_memory == torch.cuda.get_device_properties(0).total_memory
+
+
 def test_progress_line_rate_and_eta():
     line = ProgressLine(total_cells=4, live=False)
     line.sample({"a": 0, "b": 0}, now=0.0)
