@@ -157,7 +157,7 @@ def _plan(
     memory = None if args.memory_per_run is None else int(args.memory_per_run * GiB)
     resources = plan_resources(
         nodes,
-        manifest.config(manifest.cells[0]),
+        manifest.resolved(manifest.cells[0]),
         len(manifest.cells),
         cpus=args.cpus_per_run,
         gpus=args.gpus_per_run,

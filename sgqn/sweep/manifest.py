@@ -216,9 +216,13 @@ class Manifest:
         values["run_dir"] = None if run_dir is None else str(run_dir)
         return config_from_dict(values)
 
+    def resolved(self, cell: Cell, run_dir: str | Path | None = None) -> Config:
+        """The cell's config with its preset applied: the settings the run will train with."""
+        return apply_preset(self.config(cell, run_dir), self.preset)
+
     def total_steps(self, cell: Cell) -> int:
-        """Agent steps the cell trains for, with its preset applied."""
-        return apply_preset(self.config(cell), self.preset).total_steps()
+        """Agent steps the cell trains for."""
+        return self.resolved(cell).total_steps()
 
     def same_grid(self, other: Manifest) -> bool:
         """True when ``other`` asks for the same runs (creation time and command aside)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sgqn.config import Config, apply_preset
+from sgqn.config import Config
 
 __all__ = ["NodeShape", "RunResources", "plan_resources", "capacity", "replay_bytes", "GiB"]
 
@@ -88,10 +88,9 @@ class RunResources:
 
 
 def replay_bytes(cfg: Config) -> int:
-    """Bytes of a run's replay buffer (its preset applied)."""
+    """Bytes of a run's replay buffer (``cfg`` with its preset applied)."""
     from sgqn.replay import ReplayBuffer
 
-    cfg = apply_preset(cfg, cfg.preset or "paper")
     capacity = cfg.replay_capacity or cfg.total_steps()
     frame = (3, cfg.image_size, cfg.image_size)
     return ReplayBuffer.bytes_needed(capacity, frame, _ACTION_DIM, cfg.frame_stack)
@@ -117,7 +116,7 @@ def plan_resources(
 
     Args:
         nodes: the cluster's nodes (one for a local instance).
-        cfg: a cell's config (replay size and evaluation modes).
+        cfg: a cell's config, its preset applied (replay size, evaluation modes).
         cells: cells in the grid (on CPUs, a small grid gets more cores per run).
         cpus, gpus, memory: explicit per-run values (memory in bytes), or None for the default.
     """

@@ -377,13 +377,13 @@ class _Driver:
     def _submit(self, r: CellResult) -> None:
         r.attempts += 1
         r.status = "running"
-        cfg = self.manifest.config(r.cell, r.run_dir)
+        modes = self.manifest.resolved(r.cell).eval_modes
         spec = {
             "run_dir": str(r.run_dir),
             "attempt": r.attempts,
-            "config": config_to_dict(cfg),
+            "config": config_to_dict(self.manifest.config(r.cell, r.run_dir)),
             "threads": self.resources.cpus,
-            "eval_workers": self.resources.eval_workers(len(cfg.eval_modes)),
+            "eval_workers": self.resources.eval_workers(len(modes)),
             "device": self.resources.device,
         }
         name = f"sgqn.sweep:{r.cell.name}"

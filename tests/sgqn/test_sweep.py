@@ -276,10 +276,16 @@ def test_cell_state_and_step_come_from_the_run_directory(tmp_path):
 # --- resources -------------------------------------------------------------------------------
 
 
+def _resolved(preset: str) -> Config:
+    """A WalkerWalk cell's config under a preset (what its run trains with)."""
+    manifest = Manifest(("sgqn",), ("dmcgb/WalkerWalk-train-v0",), (1,), preset=preset)
+    return manifest.resolved(manifest.cells[0])
+
+
 def test_default_resources_follow_the_machine():
-    paper = Config(preset="paper")  # 500k steps: a 10.7 GB replay buffer of 84x84 frames
+    paper = _resolved("paper")  # 500k steps: a 10.8 GB replay buffer of 84x84 frames
     replay = ReplayBuffer.bytes_needed(500_000, (3, 84, 84), 64, 3)
-    assert 10.5e9 < replay < 11e9
+    assert 10.8e9 < replay < 11e9 and paper.total_steps() == 500_000
 
     # An 80 GiB GPU node with 16 cores: (0.9 * 80 GiB) // (replay + 3 GiB) runs per GPU.
     h100 = NodeShape(cpus=16, gpus=1, memory=200 * GiB, gpu_memory=80 * GiB)
@@ -299,7 +305,7 @@ def test_default_resources_follow_the_machine():
 
     # The 2-core CI machine, no GPU, a tiny grid: one core per run, replay in host memory.
     ci = NodeShape(cpus=2, memory=20 * GiB)
-    demo = Config(preset="cpu-demo")  # 1000 steps
+    demo = _resolved("cpu-demo")  # 1000 steps
     run = plan_resources([ci], demo, cells=4)
     assert (run.cpus, run.gpus, run.device) == (1, 0.0, "cpu")
     assert run.memory == 3 * GiB + ReplayBuffer.bytes_needed(1000, (3, 84, 84), 64, 3)
