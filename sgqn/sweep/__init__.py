@@ -5,8 +5,8 @@
     python -m sgqn.report sweeps/t1             # the table of the finished runs
 
 A sweep folder holds ``sweep.json`` (the grid, written once), ``sweep.log`` (what each
-invocation did) and one ordinary run directory per cell, ``<Task>-<algo>-s<seed>``, with the
-run's own ``train.log``. A cell is finished when its ``results.json`` exists; a resumed sweep
+invocation did), one ordinary run directory per cell, ``<Task>-<algo>-s<seed>``, and each
+run's console log, ``logs/<Task>-<algo>-s<seed>.log``. A cell is finished when its ``results.json`` exists; a resumed sweep
 runs only the other cells, each from its checkpoint.
 
 Modules: ``manifest`` (the grid, ``--set``, a cell's state on disk), ``resources`` (what one

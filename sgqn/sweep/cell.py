@@ -1,10 +1,11 @@
 """One attempt at one cell: the body of the Ray task, and the training process it starts.
 
-The Ray task (:func:`run_attempt`) runs on whichever node Ray picks. It takes the run
-directory's lock, appends a header to the run's own log (``<run>/train.log``) and starts
+The Ray task (:func:`run_attempt`) runs on whichever node Ray picks. It takes the cell's lock,
+appends a header to the cell's log (``<sweep>/logs/<cell>.log``) and starts
 ``python -m sgqn.sweep.cell`` (:func:`child_main`), which trains through ``sgqn.train.main``
-with the run's log as its stdout and stderr: resuming from the checkpoint when the run has one,
-else starting the cell's config afresh. A cancelled task (the driver's Ctrl-C) interrupts the
+with that log as its stdout and stderr: resuming from the checkpoint when the run has one,
+else starting the cell's config afresh (in an emptied run directory: what an attempt killed
+before its first checkpoint left there cannot be resumed). A cancelled task (the driver's Ctrl-C) interrupts the
 training process once, so that it writes a checkpoint, and waits for it to exit.
 
 The training process dies with the task's worker (``PR_SET_PDEATHSIG``), and holds the run's
@@ -21,6 +22,7 @@ import ctypes
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,11 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from sgqn.results import is_finished
-from sgqn.sweep.manifest import LOG_NAME, cell_state
+from sgqn.sweep.manifest import cell_state, lock_path, log_path
 
-__all__ = ["run_attempt", "child_main", "last_error", "LOCK_NAME", "CONFIG_ERROR"]
+__all__ = ["run_attempt", "child_main", "last_error", "CONFIG_ERROR"]
 
-LOCK_NAME = ".lock"
 CONFIG_ERROR = 2  # exit status of a run whose config or data is wrong: retrying cannot help
 STOPPED = 130  # exit status of a run stopped by SIGINT after writing its checkpoint
 _LOCK_WAIT = 300.0  # s: how long a retry waits for the previous attempt's process to exit
@@ -46,8 +47,8 @@ _POLL = 0.2  # s between looks at the training process (and at a cancel)
 
 @contextlib.contextmanager
 def _run_lock(run_dir: Path, wait: float = _LOCK_WAIT) -> Iterator[int]:
-    """Hold the run directory's exclusive lock; yields the lock file's descriptor."""
-    fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold the cell's exclusive lock; yields the lock file's descriptor."""
+    fd = os.open(lock_path(run_dir), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -142,12 +143,12 @@ def run_attempt(spec: dict[str, Any]) -> dict[str, Any]:
     """
     _interruptible()
     run_dir = Path(spec["run_dir"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log_path = run_dir / LOG_NAME
+    log = log_path(run_dir)
+    log.parent.mkdir(parents=True, exist_ok=True)
     outcome: dict[str, Any] = {
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "log": str(log_path),
+        "log": str(log),
         "returncode": None,
         "error": "",
         "retry": True,
@@ -163,18 +164,18 @@ def run_attempt(spec: dict[str, Any]) -> dict[str, Any]:
                 "MKL_NUM_THREADS": str(spec["threads"]),
                 "PYTHONUNBUFFERED": "1",
             }
-            with open(log_path, "a") as log:
-                log.write(_header(spec["attempt"]))
-                log.flush()
+            with open(log, "a") as stream:
+                stream.write(_header(spec["attempt"]))
+                stream.flush()
                 child = subprocess.Popen(
                     [sys.executable, "-m", "sgqn.sweep.cell", json.dumps(child_spec)],
                     stdin=subprocess.DEVNULL,
-                    stdout=log,
+                    stdout=stream,
                     stderr=subprocess.STDOUT,
                     pass_fds=(lock_fd,),  # the lock lives as long as the training process
                     env=env,
                 )
-                code = _wait(child, log)
+                code = _wait(child, stream)
             finished = is_finished(run_dir)
     except KeyboardInterrupt:  # cancelled before the training process started
         return {**outcome, "status": "stopped"}
@@ -191,7 +192,7 @@ def run_attempt(spec: dict[str, Any]) -> dict[str, Any]:
         if -code == signal.SIGKILL:
             error += " (out of memory?)"
     else:
-        error = last_error(log_path) or f"the training process exited with status {code}"
+        error = last_error(log) or f"the training process exited with status {code}"
     return {**outcome, "status": "failed", "error": error, "retry": code != CONFIG_ERROR}
 
 
@@ -233,6 +234,9 @@ def _train(spec: dict[str, Any]) -> int:
         print("sgqn.sweep: resuming from the run's checkpoint", flush=True)
         cfg = Config(resume=True, **run)
     else:
+        if Path(run_dir).exists():  # what an attempt killed before its first checkpoint left
+            shutil.rmtree(run_dir)
+            print("sgqn.sweep: removed the unresumable partial run (no checkpoint)", flush=True)
         print("sgqn.sweep: starting the run afresh", flush=True)
         cfg = dataclasses.replace(config_from_dict(spec["config"]), **run)
     try:

@@ -32,7 +32,8 @@ examples:
   python -m sgqn.sweep --resume sweeps/table1       # after a crash, a reboot, a preempted node
   python -m sgqn.report sweeps/table1               # the table of the finished runs
 
-Each cell is an ordinary run directory, <DIR>/<Task>-<algo>-s<seed>, with its own train.log.
+Each cell is an ordinary run directory, <DIR>/<Task>-<algo>-s<seed>; its console log is
+<DIR>/logs/<Task>-<algo>-s<seed>.log.
 Exit status: 0 every cell finished, 1 a cell failed, 2 bad arguments, 130 stopped (Ctrl-C)."""
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from sgqn.checkpoint import config_to_dict
 from sgqn.sweep.cell import last_error, run_attempt
-from sgqn.sweep.manifest import LOG_NAME, Cell, Manifest, SweepError, cell_state, cell_step
+from sgqn.sweep.manifest import Cell, Manifest, SweepError, cell_state, cell_step, log_path
 from sgqn.sweep.progress import ProgressLine, format_duration
 from sgqn.sweep.resources import GiB, NodeShape, RunResources, capacity
 
@@ -152,7 +152,7 @@ class CellResult:
 
     @property
     def log(self) -> Path:
-        return self.run_dir / LOG_NAME
+        return log_path(self.run_dir)
 
 
 @dataclass

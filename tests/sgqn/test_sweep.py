@@ -35,6 +35,7 @@ from sgqn.sweep.manifest import (
     cell_state,
     cell_step,
     env_id_of,
+    log_path,
     parse_overrides,
     read_manifest,
     write_manifest,
@@ -150,7 +151,7 @@ class _Sweep:
 
 def _pid_in_log(run_dir: Path, label: str) -> int:
     """The pid after ``label`` in the run's last attempt header."""
-    pids = re.findall(rf"{label} (\d+)", (run_dir / "train.log").read_text())
+    pids = re.findall(rf"{label} (\d+)", log_path(run_dir).read_text())
     return int(pids[-1])
 
 
@@ -181,7 +182,7 @@ def _results(run_dir: Path) -> list:
 def _starts(run_dir: Path) -> list[str]:
     """How each start of the run's training process began (afresh or resuming)."""
     return re.findall(
-        r"sgqn\.sweep: (starting the run afresh|resuming)", (run_dir / "train.log").read_text()
+        r"sgqn\.sweep: (starting the run afresh|resuming)", log_path(run_dir).read_text()
     )
 
 
@@ -347,7 +348,7 @@ def test_the_summary_names_each_failed_cell_with_its_error_and_log(tmp_path):
     )
     assert lines[1] == (
         "  FAILED WalkerWalk-sgqn-s1 after 4 attempt(s): RuntimeError: CUDA error: out of memory"
-        f"\n         log: {tmp_path / 'WalkerWalk-sgqn-s1' / 'train.log'}"
+        f"\n         log: {tmp_path / 'logs' / 'WalkerWalk-sgqn-s1.log'}"
     )
     assert lines[2] == f"continue with: python -m sgqn.sweep --resume {tmp_path}"
 
@@ -383,7 +384,8 @@ def test_a_data_error_fails_the_attempt_without_retry(tmp_path, monkeypatch):
     assert outcome["returncode"] == sweep_cell.CONFIG_ERROR
     assert "OfflineError: video_hard" in outcome["error"]  # a MissingData: the benchmark videos
     assert "python -m dmcgb.data fetch video_hard" in outcome["error"]
-    assert outcome["log"] == str(run_dir / "train.log")
+    assert outcome["log"] == str(tmp_path / "logs" / f"{run_dir.name}.log")
+    assert not run_dir.exists()  # the run failed before sgqn.train created its directory
 
 
 def test_missing_ray_says_how_to_install_it():
@@ -468,6 +470,9 @@ def test_a_grid_runs_to_completion_as_ordinary_run_dirs(grid_sweep):
             "steps": 100,
         }
         assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == 100
+        # nothing of the sweep's in the run directory: its log and lock are in logs/
+        assert not {"train.log", ".lock"} & {p.name for p in run_dir.iterdir()}
+        assert log_path(run_dir) == sweep_dir / "logs" / f"{cell.name}.log"
         assert [r["step"] for r in _results(run_dir)] == [100]
     summary = [ln for ln in output.splitlines() if ln.startswith("sweep summary:")]
     assert len(summary) == 1 and "4/4 cells finished" in summary[0], output
@@ -577,7 +582,7 @@ def test_resume_after_a_crash_and_a_ctrl_c_runs_only_the_unfinished_cells(tmp_pa
     assert "stopping:" in output and "continue with: python -m sgqn.sweep --resume" in output
     step = load_checkpoint(s3 / "checkpoint.pt")["step"]
     assert 50 <= step < 100, "s3's checkpoint must come from the stop (periodic ones are at 100)"
-    assert "interrupted at step" in (s3 / "train.log").read_text()
+    assert "interrupted at step" in log_path(s3).read_text()
 
     # 3. Resume again: everything finishes; s1 was never touched again.
     sweep = _Sweep(tmp_path, "--resume", str(sweep_dir))
