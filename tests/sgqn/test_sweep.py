@@ -76,13 +76,14 @@ def _session_processes(sid: int) -> list[tuple[int, str]]:
     return found
 
 
-def _ray_workers(sid: int) -> int:
-    """Ray task workers of a session (not Ray's per-node agents)."""
+def _ray_workers(sid: int) -> list[str]:
+    """Ray's worker processes in a session (not its per-node agents), by process title."""
     agents = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
-    return sum(
-        args.startswith("ray::") and not args.startswith(agents)
+    return [
+        args
         for _, args in _session_processes(sid)
-    )
+        if args.startswith("ray::") and not args.startswith(agents)
+    ]
 
 
 def _assert_session_gone(sid: int, timeout: float = 30.0) -> None:
@@ -106,7 +107,8 @@ class _Sweep:
             start_new_session=True,
         )
         self.sid = self.proc.pid
-        self.max_workers = 0
+        self.workers_seen: list[list[str]] = []  # Ray's workers, at each look
+        self.training_seen: list[int] = []  # training processes, at each look
 
     def poll_until(self, condition, what: str, timeout: float = _TIMEOUT) -> None:
         """Poll ``condition()`` (and count Ray workers) until it holds."""
@@ -114,7 +116,10 @@ class _Sweep:
         next_count = 0.0
         while not condition():
             if time.monotonic() > next_count:
-                self.max_workers = max(self.max_workers, _ray_workers(self.sid))
+                self.workers_seen.append(_ray_workers(self.sid))
+                self.training_seen.append(
+                    sum("sgqn.sweep.cell" in args for _, args in _session_processes(self.sid))
+                )
                 next_count = time.monotonic() + 1.0
             if self.proc.poll() is not None:
                 pytest.fail(f"the sweep exited before {what}:\n{self.output()}")
@@ -448,14 +453,20 @@ def grid_sweep(tmp_path_factory):
         "dir": sweep_dir,
         "code": code,
         "output": sweep.output(),
-        "max_workers": sweep.max_workers,
+        "workers_seen": sweep.workers_seen,
+        "training_seen": sweep.training_seen,
     }
 
 
 def test_a_grid_runs_to_completion_as_ordinary_run_dirs(grid_sweep):
     sweep_dir, output = grid_sweep["dir"], grid_sweep["output"]
     assert grid_sweep["code"] == 0, output
-    assert 1 <= grid_sweep["max_workers"] <= _WORKERS
+    # Never more runs at once than cores: Ray workers busy with a cell, training processes.
+    # (After a killed worker, Ray's pool may briefly hold an extra idle worker.)
+    seen = grid_sweep["workers_seen"]
+    busy = [sum(w.startswith("ray::sgqn.sweep:") for w in ws) for ws in seen]
+    assert 1 <= max(busy) <= _WORKERS, seen
+    assert max(grid_sweep["training_seen"]) <= _WORKERS
     manifest = read_manifest(sweep_dir)
     assert (manifest.algos, manifest.seeds, manifest.preset) == (("sac",), (1, 2), "cpu-demo")
     assert manifest.overrides["steps"] == 100 and len(manifest.cells) == 4
