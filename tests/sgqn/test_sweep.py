@@ -116,10 +116,7 @@ class _Sweep:
         next_count = 0.0
         while not condition():
             if time.monotonic() > next_count:
-                self.workers_seen.append(_ray_workers(self.sid))
-                self.training_seen.append(
-                    sum("sgqn.sweep.cell" in args for _, args in _session_processes(self.sid))
-                )
+                self._count()
                 next_count = time.monotonic() + 1.0
             if self.proc.poll() is not None:
                 pytest.fail(f"the sweep exited before {what}:\n{self.output()}")
@@ -128,15 +125,23 @@ class _Sweep:
                 pytest.fail(f"timed out waiting for {what}:\n{self.output()}")
             time.sleep(0.05)
 
+    def _count(self) -> None:
+        self.workers_seen.append(_ray_workers(self.sid))
+        processes = _session_processes(self.sid)
+        self.training_seen.append(sum("sgqn.sweep.cell" in args for _, args in processes))
+
     def wait(self, timeout: float = _TIMEOUT) -> int:
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"the sweep did not finish in {timeout:.0f} s:\n{self.output()}")
+        """Wait for the sweep to exit (counting its workers); check nothing of it is left."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"the sweep did not finish in {timeout:.0f} s:\n{self.output()}")
+            self._count()
+            time.sleep(1.0)
         self._out.close()
         _assert_session_gone(self.sid)
-        return code
+        return self.proc.returncode
 
     def kill(self) -> None:
         """SIGKILL every process of the sweep's process group (a crash, a reboot)."""
