@@ -385,7 +385,7 @@ def test_a_data_error_fails_the_attempt_without_retry(tmp_path, monkeypatch):
         ("sac",),
         ("dmcgb/CartpoleBalance-train-v0",),
         (1,),
-        {"steps": 40, "init_steps": 10},
+        {"steps": 40, "init_steps": 10, "eval_modes": ["train", "videohard"]},
         preset="cpu-demo",
     )
     run_dir = tmp_path / manifest.cells[0].name
@@ -598,7 +598,6 @@ def test_resume_after_a_crash_and_a_ctrl_c_runs_only_the_unfinished_cells(tmp_pa
     assert "stopping:" in output and "continue with: python -m sgqn.sweep --resume" in output
     step = load_checkpoint(s3 / "checkpoint.pt")["step"]
     assert 50 <= step < 100, "s3's checkpoint must come from the stop (periodic ones are at 100)"
-    assert "interrupted at step" in log_path(s3).read_text()
 
     # 3. Resume again: everything finishes; s1 was never touched again.
     sweep = _Sweep(tmp_path, "--resume", str(sweep_dir))
