@@ -82,6 +82,9 @@ def connect(address: str | None, num_cpus: int | None, num_gpus: int | None) -> 
         log_to_driver=False,  # each run logs to its own folder; the console shows one line
         object_store_memory=128 * 2**20,  # the sweep passes only small dicts through Ray
         logging_level=logging.ERROR,
+        # Ray runs workers at niceness 15; the runs are this sweep's work, so they run at the
+        # priority sgqn.train would have (on a cluster, its `ray start` decides).
+        _system_config={"worker_niceness": 0},
     )
     return True
 
