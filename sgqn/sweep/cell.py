@@ -36,7 +36,7 @@ from typing import Any
 from sgqn.results import is_finished
 from sgqn.sweep.manifest import cell_state, lock_path, log_path
 
-__all__ = ["run_attempt", "child_main", "last_error", "CONFIG_ERROR"]
+__all__ = ["run_attempt", "judge", "child_main", "last_error", "CONFIG_ERROR", "STOPPED"]
 
 CONFIG_ERROR = 2  # exit status of a run whose config or data is wrong: retrying cannot help
 STOPPED = 130  # exit status of a run stopped by SIGINT after writing its checkpoint
@@ -106,8 +106,11 @@ def _interruptible() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _wait(child: subprocess.Popen, log: Any) -> int:
+def _wait(child: subprocess.Popen, log: Any) -> tuple[int, bool]:
     """Wait for the child; a KeyboardInterrupt (a cancelled task) interrupts it once.
+
+    Returns:
+        The child's exit status, and whether it was interrupted.
 
     Polls: Ray raises a cancelled task's KeyboardInterrupt between Python bytecodes, never
     inside a blocking wait.
@@ -115,7 +118,7 @@ def _wait(child: subprocess.Popen, log: Any) -> int:
     interrupted = False
     while True:
         try:
-            return child.wait(timeout=_POLL)
+            return child.wait(timeout=_POLL), interrupted
         except subprocess.TimeoutExpired:
             continue
         except KeyboardInterrupt:
@@ -175,25 +178,40 @@ def run_attempt(spec: dict[str, Any]) -> dict[str, Any]:
                     pass_fds=(lock_fd,),  # the lock lives as long as the training process
                     env=env,
                 )
-                code = _wait(child, stream)
+                code, interrupted = _wait(child, stream)
             finished = is_finished(run_dir)
     except KeyboardInterrupt:  # cancelled before the training process started
         return {**outcome, "status": "stopped"}
-    outcome["returncode"] = code
-    if code == 0 and finished:
-        return {**outcome, "status": "finished"}
-    if code == STOPPED:
-        return {**outcome, "status": "stopped"}
+    return {**outcome, "returncode": code, **judge(code, interrupted, finished, log)}
+
+
+def judge(code: int, interrupted: bool, finished: bool, log: Path) -> dict[str, Any]:
+    """How an attempt ended, from the training process's exit status.
+
+    Args:
+        code: the exit status (negative: killed by that signal).
+        interrupted: whether this attempt asked it to stop (SIGINT).
+        finished: whether the run has its results.json.
+        log: the run's log, for the error line.
+
+    Returns:
+        ``status`` (``finished``, ``stopped`` or ``failed``), and for a failure ``error`` and
+        ``retry`` (False where another attempt would fail the same way).
+    """
+    if finished:  # results.json comes after the final checkpoint, whatever happened next
+        return {"status": "finished"}
+    if code == STOPPED or (interrupted and code == -signal.SIGINT):
+        return {"status": "stopped"}
     if code == 0:  # deterministic: a retry would do the same
         error = "the training process exited 0 without writing results.json"
-        return {**outcome, "status": "failed", "error": error, "retry": False}
+        return {"status": "failed", "error": error, "retry": False}
     if code < 0:
         error = f"the training process was killed by {signal.Signals(-code).name}"
         if -code == signal.SIGKILL:
             error += " (out of memory?)"
     else:
         error = last_error(log) or f"the training process exited with status {code}"
-    return {**outcome, "status": "failed", "error": error, "retry": code != CONFIG_ERROR}
+    return {"status": "failed", "error": error, "retry": code != CONFIG_ERROR}
 
 
 # --- the training process ----------------------------------------------------------------------

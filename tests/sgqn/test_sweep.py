@@ -363,6 +363,29 @@ def test_the_summary_names_each_failed_cell_with_its_error_and_log(tmp_path):
     assert lines[2] == f"continue with: python -m sgqn.sweep --resume {tmp_path}"
 
 
+def test_how_an_attempt_ended_follows_the_exit_status_and_the_results(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text("Traceback (most recent call last):\nValueError: nan in the critic loss\n")
+    judge = sweep_cell.judge
+    assert judge(0, False, True, log) == {"status": "finished"}
+    # killed while exiting after its results (a stop at the very end): still finished
+    assert judge(-signal.SIGINT, True, True, log) == {"status": "finished"}
+    assert judge(sweep_cell.STOPPED, True, False, log) == {"status": "stopped"}
+    assert judge(-signal.SIGINT, True, False, log) == {"status": "stopped"}
+    assert judge(-signal.SIGKILL, False, False, log) == {
+        "status": "failed",
+        "error": "the training process was killed by SIGKILL (out of memory?)",
+        "retry": True,
+    }
+    assert judge(1, False, False, log) == {
+        "status": "failed",
+        "error": "ValueError: nan in the critic loss",
+        "retry": True,
+    }
+    assert judge(sweep_cell.CONFIG_ERROR, False, False, log)["retry"] is False
+    assert judge(0, False, False, log)["retry"] is False  # no results, nothing left to train
+
+
 def test_last_error_finds_the_exception_line(tmp_path):
     log = tmp_path / "train.log"
     log.write_text(
