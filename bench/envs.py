@@ -1,20 +1,35 @@
-"""Environment speed: agent steps per second per mode, reset times, compositing cost.
+"""Environment speed and memory: agent steps/s, reset times and RSS per mode; per-frame costs.
 
-    python bench/envs.py [--task WalkerWalk] [--steps 200] [--data-dir DIR]
+    python bench/envs.py [--task WalkerWalk] [--steps 300] [--resets 20] [--repeat 4]
+                         [--data-dir DIR]
 
-Prints one table per part and the conditions (CPU, GL backend, versions). Agent steps use
-action repeat 4 and 84x84 observations, as the SGQN protocol does.
+Prints one table per part and the conditions (CPU, GL backend, versions). Agent steps use the
+env's own action repeat (4 by default, as the SGQN protocol) and 84x84 observations.
+
+Each env id is measured in a fresh process, so that its resident memory (RSS) is its own:
+after importing and making the env, after the first reset, and after ``--resets`` further
+episodes (each reset followed by one step), which is the steady state of a video mode (every
+reset shows another video). "video held" is the decoded background frames the process keeps.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 import timeit
+from pathlib import Path
 
 import numpy as np
+
+_REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(_REPO))  # the benchmark's per-pixel reference code lives in tests/
+
+_MIB = 2**20
 
 
 def _conditions() -> str:
@@ -29,10 +44,12 @@ def _conditions() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
-        f"CPU: {cpu}, {os.cpu_count()} cores visible; MUJOCO_GL={os.environ.get('MUJOCO_GL')}; "
-        f"mujoco {mujoco.__version__}, dm_control {version('dm_control')}, "
-        f"gymnasium {gymnasium.__version__}, numpy {np.__version__}"
+        f"CPU: {cpu}, {os.cpu_count()} cores visible, load average {load:.1f} at start; "
+        f"MUJOCO_GL={os.environ.get('MUJOCO_GL')}; mujoco {mujoco.__version__}, "
+        f"dm_control {version('dm_control')}, gymnasium {gymnasium.__version__}, "
+        f"numpy {np.__version__}, opencv {version('opencv-python-headless')}"
     )
 
 
@@ -45,106 +62,215 @@ def _table(title: str, header: list[str], rows: list[list[str]]) -> None:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
 
 
-def _steps_per_second(env_id: str, steps: int, repeat: int) -> tuple[float, float, float, float]:
-    """(agent steps/s, first reset s, mean reset s after an episode, re-seeded reset s).
+def _rss() -> int:
+    """Resident memory of this process, bytes (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
-    The step rate counts step() calls only; resets at episode ends are timed apart.
-    """
-    import dmcgb
-    from dmcgb.wrappers import ActionRepeat
 
-    env = ActionRepeat(dmcgb.make(env_id), repeat)
+def measure_one(env_id: str, steps: int, resets: int, repeat: int) -> dict:
+    """Speed and memory of one env, in this process (run by ``main`` in a fresh one)."""
+    import gymnasium as gym
+
+    import dmcgb  # noqa: F401  (registers the ids)
+    from dmcgb.video import VIDEO_CACHE
+
+    rss_start = _rss()
+    env = gym.make(env_id, action_repeat=repeat)
+    rss_made = _rss()
     start = time.perf_counter()
     env.reset(seed=0)
     first_reset = time.perf_counter() - start
+    rss_first = _rss()
     rng = np.random.default_rng(0)
-    actions = rng.uniform(env.action_space.low, env.action_space.high, (steps, *env.action_space.shape))
-    stepping, resets = 0.0, []
+    space = env.action_space
+    actions = rng.uniform(space.low, space.high, (steps, *space.shape)).astype(np.float32)
+    stepping, episode_resets = 0.0, []
     for action in actions:
         start = time.perf_counter()
-        *_, terminated, truncated, _ = env.step(action.astype(np.float32))
+        *_, terminated, truncated, _ = env.step(action)
         stepping += time.perf_counter() - start
         if terminated or truncated:
-            # The next episode: a new colour, or the next video (decoded in the background
-            # while the previous episode ran).
             start = time.perf_counter()
-            env.reset()
-            resets.append(time.perf_counter() - start)
+            env.reset()  # the next video was decoded in the background meanwhile
+            episode_resets.append(time.perf_counter() - start)
+    short_resets = []
+    for _ in range(resets):
+        start = time.perf_counter()
+        env.reset()
+        short_resets.append(time.perf_counter() - start)
+        env.step(actions[0])
+    for future in getattr(env.unwrapped, "_held", {}).values():
+        future.result()  # let the background decoding of the next video finish
+    rss_steady = _rss()
     start = time.perf_counter()
-    env.reset(seed=0)  # back to episode 1: everything cached
-    cached_reset = time.perf_counter() - start
+    env.reset(seed=0)  # back to episode 0: its video is kept
+    reseeded = time.perf_counter() - start
+    for future in getattr(env.unwrapped, "_held", {}).values():
+        future.result()
+    held = VIDEO_CACHE.held_bytes()
     env.close()
-    next_reset = float(np.mean(resets)) if resets else float("nan")
-    return steps / stepping, first_reset, next_reset, cached_reset
+    return {
+        "steps_per_s": steps / stepping,
+        "first_reset_ms": first_reset * 1e3,
+        "episode_reset_ms": float(np.mean(episode_resets)) * 1e3 if episode_resets else None,
+        "short_reset_ms": float(np.median(short_resets)) * 1e3 if short_resets else None,
+        "reseeded_reset_ms": reseeded * 1e3,
+        "rss_start_mib": rss_start / _MIB,
+        "rss_made_mib": rss_made / _MIB,
+        "rss_first_mib": rss_first / _MIB,
+        "rss_steady_mib": rss_steady / _MIB,
+        "video_held_mib": held / _MIB,
+    }
 
 
-def bench_modes(task: str, steps: int, repeat: int) -> None:
+def bench_modes(task: str, steps: int, resets: int, repeat: int) -> None:
     import dmcgb
 
-    rows, base = [], None
     ids = [dmcgb.env_id(task, mode) for mode in dmcgb.MODES]
     ids += [dmcgb.env_id(robot, "train") for robot in dmcgb.ROBOT_TASKS]
     ids += [dmcgb.env_id(robot, "test2") for robot in dmcgb.ROBOT_TASKS]
+    rows, base = [], None
     for env_id in ids:
-        # The robot tasks step once per agent step (50-step episodes), with no action repeat.
+        # The robot tasks run at action repeat 1 (50-step episodes), as in the paper.
         env_repeat = 1 if "/Robot" in env_id else repeat
-        rate, first, nxt, cached = _steps_per_second(env_id, steps, env_repeat)
-        if env_id.endswith("-train-v0") and base is None:
+        code = (
+            "import json, sys; sys.path.insert(0, sys.argv[1]); from bench.envs import measure_one; "
+            "print(json.dumps(measure_one(sys.argv[2], *map(int, sys.argv[3:]))))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(_REPO), env_id, str(steps), str(resets), str(env_repeat)],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            sys.exit(f"{env_id} failed:\n{result.stderr[-3000:]}")
+        m = json.loads(result.stdout.strip().splitlines()[-1])
+        rate = m["steps_per_s"]
+        if env_id == dmcgb.env_id(task, "train"):
             base = rate
         cost = f"{(base / rate - 1) * 100:+.1f}%" if base and env_id.startswith(f"dmcgb/{task}") else ""
-        rows.append([env_id, f"{rate:.1f}", cost, f"{first * 1e3:.0f}", f"{nxt * 1e3:.0f}", f"{cached * 1e3:.0f}"])
+
+        def ms(value):
+            return "-" if value is None else f"{value:.0f}"
+
+        rows.append(
+            [
+                env_id,
+                f"{rate:.1f}",
+                cost,
+                ms(m["first_reset_ms"]),
+                ms(m["episode_reset_ms"]),
+                ms(m["short_reset_ms"]),
+                ms(m["reseeded_reset_ms"]),
+                f"{m['rss_made_mib'] - m['rss_start_mib']:.0f}",
+                f"{m['rss_first_mib'] - m['rss_start_mib']:.0f}",
+                f"{m['rss_steady_mib'] - m['rss_start_mib']:.0f}",
+                f"{m['video_held_mib']:.1f}",
+            ]
+        )
     _table(
-        f"Agent steps per second (84x84, action repeat {repeat}, {steps} steps; robot tasks: repeat 1; step() time only)",
-        ["env", "agent steps/s", "cost per step vs train", "first reset ms", "reset after an episode ms", "re-seeded reset ms"],
+        f"Per env, each in a fresh process (84x84, action repeat {repeat}, robot tasks 1; {steps} "
+        f"agent steps timed, step() only; then {resets} more episodes of one step each)",
+        [
+            "env",
+            "agent steps/s",
+            "cost per step vs train",
+            "first reset ms",
+            "reset after a full episode ms",
+            "reset after a 1-step episode ms (median)",
+            "re-seeded reset ms",
+            "RSS after make MiB",
+            "RSS after 1st reset MiB",
+            f"RSS after {resets} more episodes MiB",
+            "video held MiB",
+        ],
         rows,
     )
+    print("RSS columns: growth over the process's RSS after `import dmcgb`.")
 
 
-def bench_compositing(repeats: int) -> None:
+def bench_frames(repeats: int) -> None:
+    import cv2
+    import gymnasium as gym
+
     import dmcgb
-    from dmcgb import chroma_key, reference
-    from dmcgb.video import VIDEO_CACHE
+    from dmcgb import chroma_key
+    from dmcgb.video import resize_frame
+    from tests.dmcgb import benchmark_reference as reference
 
-    env = dmcgb.make("dmcgb/WalkerWalk-videohard-v0").unwrapped
+    env = gym.make("dmcgb/WalkerWalk-videohard-v0").unwrapped
     env.reset(seed=0)
     green = env._camera(84).render().copy()
-    path = dmcgb.data.ensure(dmcgb.data.video_asset("video_hard", 1))
-    background = VIDEO_CACHE.get(path, 84, 84)[0]
+    background = env._background.result()[0]
     env.close()
+    capture = cv2.VideoCapture(str(dmcgb.data.ensure(dmcgb.data.video_asset("video_hard", 1))))
+    raw = cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2RGB)
+    capture.release()
+
+    def per_call(fn, number):
+        return timeit.timeit(fn, number=number) / number
+
+    def cv2_float_resize():  # what dmcgb did before: OpenCV's bilinear on float32
+        scaled = cv2.resize(raw.astype(np.float32) / np.float32(255), (84, 84), interpolation=cv2.INTER_LINEAR)
+        return (scaled * np.float32(255)).astype(np.uint8)
+
     chroma_key.key_table()  # built once per process; not part of the per-frame cost
-    ours = timeit.timeit(lambda: chroma_key.chroma_key(green, background), number=repeats) / repeats
-    mask = timeit.timeit(lambda: chroma_key.key_mask(green), number=repeats) / repeats
-    theirs = timeit.timeit(lambda: reference.composite(green, background), number=3) / 3
+    resize_frame(raw, 84)  # the resizer's taps are computed once per (input size, output size)
+    # Alternate the two resizes, three rounds each, and keep each one's best round.
+    exact, opencv = [], []
+    for _ in range(3):
+        exact.append(per_call(lambda: resize_frame(raw, 84), repeats))
+        opencv.append(per_call(cv2_float_resize, repeats))
     start = time.perf_counter()
     chroma_key._build_table()
     table = time.perf_counter() - start
     _table(
-        "Compositing one 84x84 frame (one thread)",
+        "Per-frame costs (one thread)",
         ["step", "time"],
         [
-            ["key mask (lookup table)", f"{mask * 1e3:.4f} ms"],
-            ["mask + composite (dmcgb)", f"{ours * 1e3:.4f} ms"],
-            ["benchmark per-pixel loop", f"{theirs * 1e3:.2f} ms"],
+            ["decode one 352x352 video_hard frame (OpenCV)", f"{_decode_ms():.3f} ms"],
+            ["resize 352 -> 84, benchmark arithmetic (dmcgb)", f"{min(exact) * 1e3:.4f} ms"],
+            ["resize 352 -> 84, OpenCV float bilinear (before)", f"{min(opencv) * 1e3:.4f} ms"],
+            ["key mask (lookup table)", f"{per_call(lambda: chroma_key.key_mask(green), repeats) * 1e3:.4f} ms"],
+            ["mask + composite (dmcgb)", f"{per_call(lambda: chroma_key.chroma_key(green, background), repeats) * 1e3:.4f} ms"],
+            ["benchmark per-pixel loop", f"{per_call(lambda: reference.composite(green, background), 3) * 1e3:.2f} ms"],
             ["lookup table build (once per process)", f"{table:.2f} s"],
         ],
     )
 
 
+def _decode_ms() -> float:
+    import cv2
+
+    import dmcgb
+
+    path = str(dmcgb.data.ensure(dmcgb.data.video_asset("video_hard", 2)))
+    capture = cv2.VideoCapture(path)
+    start = time.perf_counter()
+    frames = 0
+    while frames < 200 and capture.read()[0]:
+        frames += 1
+    capture.release()
+    return (time.perf_counter() - start) / frames * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="WalkerWalk")
-    parser.add_argument("--steps", type=int, default=200, help="agent steps timed per env")
-    parser.add_argument("--repeat", type=int, default=4, help="action repeat")
+    parser.add_argument("--steps", type=int, default=300, help="agent steps timed per env")
+    parser.add_argument("--resets", type=int, default=20, help="further 1-step episodes per env")
+    parser.add_argument("--repeat", type=int, default=4, help="action repeat of the DMC tasks")
     parser.add_argument("--data-dir", help="DMControl-GB data dir (default: DMCGB_DATA_DIR or the cache)")
     args = parser.parse_args()
     if args.data_dir:
         os.environ["DMCGB_DATA_DIR"] = args.data_dir
     from dmcgb.rendering import ensure_gl_backend
 
-    ensure_gl_backend()
+    ensure_gl_backend()  # chosen once here; the per-env processes inherit MUJOCO_GL
     print(_conditions())
-    bench_compositing(repeats=2000)
-    bench_modes(args.task, args.steps, args.repeat)
+    bench_frames(repeats=2000)
+    bench_modes(args.task, args.steps, args.resets, args.repeat)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ Importing the package registers every id (``gymnasium.make("dmcgb/WalkerWalk-vid
 Contents:
     TASKS, PAPER_TASKS: the dm_control tasks by CamelCase name.
     MODES: the test distributions (train, coloreasy, colorhard, videoeasy, videohard).
-    make, env_id, parse_env_id, all_env_ids: the id table.
-    DMCGBEnv: the env class; wrappers.ActionRepeat: action repeat rendering once per step.
+    ROBOT_TASKS, ROBOT_VARIANTS: the robot tasks (registry: ``dmcgb.robot.TASKS``).
+    make, env_id, parse_env_id, all_env_ids: the id table (``python -m dmcgb`` prints it).
+    DMCGBEnv (``dmcgb.env``), RobotEnv (``dmcgb.robot.env``): the env classes; both take
+    ``action_repeat`` and render once per agent step.
 """
 
 from dmcgb.modes import MODES

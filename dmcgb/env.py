@@ -1,26 +1,38 @@
 """DMCGBEnv: a dm_control suite task, rendered from pixels, in one DMControl-GB test mode.
 
-One ``step`` is one control step of the dm_control task (action repeat is a wrapper, see
-``dmcgb.wrappers.ActionRepeat``). Observations are (H, W, 3) uint8 RGB frames of the
-benchmark's camera; in the video modes they are chroma-keyed over a background video whose
-frame advances once per rendered observation.
+One ``step`` is one agent step: the action is applied for ``action_repeat`` control steps of
+the dm_control task, their rewards are summed, and one observation is rendered, as the
+benchmark's dmc2gym does. Observations are (H, W, 3) uint8 RGB frames of the benchmark's
+camera; in the video modes they are chroma-keyed over a background video whose frame advances
+once per agent step. An episode lasts ``ceil(1000 / action_repeat)`` agent steps.
+
+The episode sequence (what ``reset`` shows):
+
+* ``reset(seed=s)`` seeds the initial states and the colour draws and restarts the sequence;
+  ``reset()`` continues it; ``reset(seed=s, options={"episode": k})`` seeds as well and makes
+  the episode the k-th (k = 0 first) of the sequence.
+* The k-th episode after seeding shows video ``(k + 1) mod n``, as in the benchmark, whose
+  video wrapper advances its index before loading a video and is seeded once.
+* Colour modes draw one of the 100 settings per reset from a ``RandomState`` seeded with the
+  env seed (the benchmark's ``randint(100)``); the episode option does not change the draws.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from dmcgb import data
+from dmcgb import data, rendering
+from dmcgb.actions import check_action
 from dmcgb.chroma_key import chroma_key
 from dmcgb.errors import UnknownTask
-from dmcgb.modes import IMAGE_SIZE, KEY_RGB, MODES, Mode
-from dmcgb.rendering import ensure_gl_backend
+from dmcgb.modes import IMAGE_SIZE, KEY_RGB, MODES, Mode, episode_steps
 from dmcgb.tasks import TASKS, camera_id
-from dmcgb.video import VIDEO_CACHE
+from dmcgb.video import VIDEO_CACHE, FrameStream, frame_count, read_frames
 
 __all__ = ["DMCGBEnv"]
 
@@ -36,18 +48,14 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         render_mode: None or ``"rgb_array"`` (``render()`` returns larger composited frames).
         image_size: observation height and width in pixels.
         render_size: height and width of ``render()`` frames.
-
-    Attributes:
-        defer_render: while True, ``step`` skips rendering (and returns the previous
-            observation) unless the step ends the episode. ``ActionRepeat`` sets it so that an
-            agent step renders once.
+        action_repeat: control steps per agent step (the benchmark's frame skip).
 
     Example:
         >>> import gymnasium as gym, dmcgb
-        >>> env = gym.make("dmcgb/WalkerWalk-train-v0")
+        >>> env = gym.make("dmcgb/WalkerWalk-videohard-v0", action_repeat=4)
         >>> obs, info = env.reset(seed=0)
-        >>> obs.shape, obs.dtype
-        ((84, 84, 3), dtype('uint8'))
+        >>> obs.shape, obs.dtype, info["video_index"]
+        ((84, 84, 3), dtype('uint8'), 1)
 
     Change logs:
         v0: initial version.
@@ -62,17 +70,28 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         render_mode: str | None = None,
         image_size: int = IMAGE_SIZE,
         render_size: int = _RENDER_SIZE,
+        action_repeat: int = 1,
     ) -> None:
         if task not in TASKS:
             raise UnknownTask(f"unknown task {task!r}; expected one of {sorted(TASKS)}")
         if mode not in MODES:
             raise UnknownTask(f"unknown mode {mode!r}; expected one of {list(MODES)}")
+        if not MODES[mode].has_domain(TASKS[task].domain):
+            raise UnknownTask(
+                f"the {mode!r} mode is defined for the domains {MODES[mode].domains}, not for "
+                f"{task!r} ({TASKS[task].domain})"
+            )
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', actual value: {render_mode!r}")
-        if image_size < 1 or render_size < 1:
-            raise ValueError(f"image sizes must be positive, actual values: {image_size}, {render_size}")
+        for name, value in (
+            ("image_size", image_size),
+            ("render_size", render_size),
+            ("action_repeat", action_repeat),
+        ):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: expected a positive int, actual value: {value!r}")
 
-        ensure_gl_backend()
+        rendering.ensure_gl_backend()
         from dm_control import suite
 
         from dmcgb.scene import SceneColors
@@ -80,12 +99,17 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         self.task = task
         self.mode: Mode = MODES[mode]
         self.render_mode = render_mode
-        self.image_size = image_size
-        self.render_size = render_size
-        self.defer_render = False
+        self.image_size = int(image_size)
+        self.render_size = int(render_size)
+        self.action_repeat = int(action_repeat)
+        self.max_episode_steps = episode_steps(self.action_repeat)
 
         domain, task_name = TASKS[task]
-        self._dm_env = suite.load(domain, task_name, task_kwargs={"random": None})
+        # No time limit in dm_control: the episode is cut here, by agent steps, as the
+        # benchmark's dmc2gym does (time_limit=1e6 there, and a gym TimeLimit).
+        self._dm_env = suite.load(
+            domain, task_name, task_kwargs={"random": None, "time_limit": float("inf")}
+        )
         physics = self._dm_env.physics
         self._camera_id = camera_id(domain)
         self._cameras: dict[int, Any] = {}  # size -> dm_control Camera, made at first render
@@ -96,6 +120,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
                 textures.setdefault(texture, {})[attribute] = KEY_RGB
             self._scene.apply(textures)
         self._colors = data.load_colors(self.mode.benchmark_name) if self.mode.colors else None
+        self._num_videos = self.mode.videos
 
         spec = self._dm_env.action_spec()
         self.action_space = spaces.Box(
@@ -104,11 +129,17 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         self.observation_space = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
 
         self._color_rng = np.random.RandomState()
-        self._episode = 0
+        self._episode = -1  # k of the current episode in the sequence since the last seed
+        self._steps = 0
+        self._episode_over = True
         self._color_index: int | None = None
         self._video_index: int | None = None
-        self._videos: dict[int, np.ndarray] = {}
         self._background_frame = 0
+        # Futures of decoded backgrounds (see dmcgb.video.VIDEO_CACHE): this episode's, the
+        # next episode's (decoded in the background) and episode 0's (a re-seeded reset).
+        self._background: Future | None = None
+        self._held: dict[str, Future] = {}
+        self._render_stream: FrameStream | None = None
         self._last_obs: np.ndarray | None = None
 
     # ------------------------------------------------------------------ Gymnasium API
@@ -116,51 +147,111 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode.
+
+        Args:
+            seed: seeds the initial state and the colour draws, and restarts the sequence.
+            options: ``{"episode": k}`` makes this the k-th episode (k >= 0) of the sequence.
+
+        Raises:
+            ValueError: an ``episode`` option that is not an int >= 0.
+            dmcgb.errors.MissingData, ChecksumError, CorruptData: the mode's data.
+        """
         super().reset(seed=seed)
+        episode = (options or {}).get("episode")
+        if episode is not None and (
+            not isinstance(episode, (int, np.integer)) or isinstance(episode, bool) or episode < 0
+        ):
+            raise ValueError(f"options['episode'] must be an int >= 0, actual value: {episode!r}")
         if seed is not None:
             # The task's initial state and the colour draws use their own RandomStates seeded
-            # with the env seed, as in DMControl-GB; the episode sequence restarts.
+            # with the env seed, as in DMControl-GB.
             self._dm_env.task._random = np.random.RandomState(seed)
             self._color_rng = np.random.RandomState(seed)
+        if episode is not None:
+            self._episode = int(episode)
+        elif seed is not None:
             self._episode = 0
-        self._episode += 1
+        else:
+            self._episode += 1
         if self._colors is not None:
             self._color_index = int(self._color_rng.randint(len(self._colors)))
             self._scene.apply_setting(self._colors[self._color_index])
-        if self.mode.videos:
+        if self._num_videos:
             self._start_video()
         self._dm_env.reset()
+        self._start_episode(seed, self._episode)
+        self._steps = 0
+        self._episode_over = False
         self._last_obs = self._observe()
         return self._last_obs, self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self._last_obs is None:
-            raise gym.error.ResetNeeded("call reset() before step()")
-        time_step = self._dm_env.step(action)
-        reward = float(time_step.reward or 0.0)
-        ended = time_step.last()
-        # dm_control ends an episode with discount 0 on a true termination and with discount 1
-        # at its time limit, which is a truncation.
-        terminated = bool(ended and time_step.discount == 0.0)
-        truncated = bool(ended and not terminated)
-        if not self.defer_render or ended:
-            self._background_frame += 1
-            self._last_obs = self._observe()
-            obs = self._last_obs
-        else:
-            obs = self._last_obs.copy()  # a stale frame: the caller only keeps the last one
-        return obs, reward, terminated, truncated, self._info()
+        """Apply ``action`` for ``action_repeat`` control steps and render once.
+
+        Raises:
+            ValueError: the action holds NaN or infinity (nothing is simulated).
+            gymnasium.error.ResetNeeded: no episode is running.
+        """
+        if self._episode_over:
+            raise gym.error.ResetNeeded("step() called before reset() or after the episode ended")
+        action = check_action(action, self.action_space)
+        reward = 0.0
+        for _ in range(self.action_repeat):
+            time_step = self._dm_env.step(action)
+            self._after_control_step()
+            reward += time_step.reward or 0.0
+            if time_step.last():  # a termination: dm_control has no time limit here
+                break
+        self._steps += 1
+        terminated = bool(time_step.last() and time_step.discount == 0.0)
+        truncated = not terminated and self._steps >= self.max_episode_steps
+        self._episode_over = terminated or truncated
+        self._background_frame += 1
+        self._last_obs = self._observe()
+        return self._last_obs, float(reward), terminated, truncated, self._info()
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
+        if self._num_videos and self._background is None:
+            raise gym.error.ResetNeeded("call reset() before render(): it picks the background")
         return self._render(self.render_size)
 
     def close(self) -> None:
         for camera in getattr(self, "_cameras", {}).values():
             camera._scene.free()
         self._cameras = {}
+        if hasattr(self, "_dm_env") and not getattr(self, "_closed", False):
+            # Frees the GL and MuJoCo rendering contexts now, while the GL display is alive.
+            self._dm_env.physics.free()
+            self._closed = True
+        if getattr(self, "_render_stream", None) is not None:
+            self._render_stream.close()
+        self._held, self._background = {}, None
         super().close()
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    # A mode that changes more than colours and the background (see ``dmcgb.modes``) is a
+    # subclass named in its ``Mode.entry_point``; it overrides these, which do nothing here.
+
+    def _start_episode(self, seed: int | None, episode: int) -> None:
+        """Called by ``reset`` after the task's reset, before the first observation.
+
+        Args:
+            seed: the reset's seed, or None when the episode sequence continues.
+            episode: k, this episode's place in the sequence since the last seeded reset.
+        """
+
+    def _after_control_step(self) -> None:
+        """Called after every control step (``action_repeat`` times per ``step``)."""
+
+    def _before_render(self) -> None:
+        """Called before every rendered frame."""
+
+    def _episode_info(self) -> dict[str, Any]:
+        """Entries added to every ``info``."""
+        return {}
 
     # ------------------------------------------------------------------ internals
 
@@ -176,39 +267,80 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._video_index is not None:
             info["video_index"] = self._video_index
             info["video_frame"] = self._background_frame
+        info.update(self._episode_info())
         return info
 
-    def _start_video(self) -> None:
-        # Episode k after construction (or after a seeded reset) shows video k mod n.
-        n = self.mode.videos
-        self._video_index = self._episode % n
-        self._background_frame = 0
-        sizes = {self.image_size} | ({self.render_size} if self.render_mode else set())
-        self._videos = {size: self._load_video(self._video_index, size) for size in sizes}
-        next_name = data.video_asset(self.mode.benchmark_name, (self._episode + 1) % n)
-        next_path = data.data_dir() / next_name
-        if next_path.is_file():
-            for size in sizes:
-                VIDEO_CACHE.prefetch(next_path, size, size)
+    def video_index(self, episode: int) -> int:
+        """The video the ``episode``-th episode after seeding shows (the benchmark's order)."""
+        return (episode + 1) % self._num_videos
 
-    def _load_video(self, index: int, size: int) -> np.ndarray:
-        path = data.ensure(data.video_asset(self.mode.benchmark_name, index))
-        return VIDEO_CACHE.get(path, size, size)
+    def _start_video(self) -> None:
+        self._video_index = self.video_index(self._episode)
+        self._background_frame = 0
+        wanted = {
+            "current": (self._video_index, False),
+            "next": (self.video_index(self._episode + 1), True),
+            "first": (self.video_index(0), True),
+        }
+        self._held = {role: self._request(i, background) for role, (i, background) in wanted.items()}
+        self._background = self._held["current"]
+        self._video_length = self._video_frames(self._video_index)
+        self._background.result()  # raises here if the video is missing or damaged
+        if self.render_mode is not None:
+            if self._render_stream is not None:
+                self._render_stream.close()
+            name = data.video_asset(self.mode.benchmark_name, self._video_index)
+            self._render_stream = FrameStream(
+                data.verified(name), self.render_size, f"run `{data.fetch_command_for(name)}`"
+            )
+
+    def _request(self, index: int, background: bool) -> Future:
+        """The shared future of video ``index``'s frames that an episode can show."""
+        name = data.video_asset(self.mode.benchmark_name, index)
+        # An episode shows frames 0..max_episode_steps (the reset frame, then one per step),
+        # indexed modulo the video's length, so it never needs more than either.
+        count = min(self._video_frames(index), self.max_episode_steps + 1)
+        key = (name, str(data.data_dir()), self.image_size, count)
+
+        def load() -> np.ndarray:
+            fix = f"delete it and run `{data.fetch_command_for(name)}`"
+            return read_frames(data.verified(name), self.image_size, count, fix)
+
+        return VIDEO_CACHE.request(key, load, background)
+
+    def _video_frames(self, index: int) -> int:
+        """The length of video ``index``: the manifest's, else what its container declares."""
+        name = data.video_asset(self.mode.benchmark_name, index)
+        frames = data.ASSETS[name].frames
+        if frames is None:  # not in the manifest: trust the container, as the benchmark does
+            frames = frame_count(data.verified(name))
+        return frames
+
+    def _background_image(self, size: int) -> np.ndarray:
+        index = self._background_frame % self._video_length
+        if size == self.image_size:
+            assert self._background is not None
+            return self._background.result()[index]
+        assert self._render_stream is not None
+        return self._render_stream.frame(index)
 
     def _camera(self, size: int):
         # Created lazily: no GL context exists until the env renders (see SceneColors.upload).
         if size not in self._cameras:
             from dm_control.mujoco import Camera
 
+            rendering.before_gl_context()
             self._cameras[size] = Camera(self.physics, size, size, self._camera_id)
+            rendering.after_gl_context(self)
         return self._cameras[size]
 
     def _render(self, size: int) -> np.ndarray:
+        camera = self._camera(size)
+        self._before_render()
         self._scene.upload()
-        frame = self._camera(size).render()  # a view of the camera's buffer
-        if self.mode.videos:
-            video = self._videos[size]
-            return chroma_key(frame, video[self._background_frame % len(video)])
+        frame = camera.render()  # a view of the camera's buffer
+        if self._num_videos:
+            return chroma_key(frame, self._background_image(size))
         return frame.copy()
 
     def _observe(self) -> np.ndarray:

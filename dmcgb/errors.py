@@ -12,6 +12,7 @@ __all__ = [
     "DownloadError",
     "ChecksumError",
     "UnsafeArchive",
+    "CorruptData",
     "RenderingBackendError",
 ]
 
@@ -38,6 +39,10 @@ class DownloadError(DMCGBError, OSError):
 
 class ChecksumError(DownloadError):
     """A downloaded file does not have the expected sha256; it was not kept."""
+
+
+class CorruptData(DMCGBError, OSError):
+    """A cached data file cannot be used as it is (it decodes short, or not at all)."""
 
 
 class UnsafeArchive(DMCGBError, ValueError):

@@ -1,15 +1,39 @@
-"""The DMControl-GB test distributions, as data.
+"""The DMControl-GB test distributions, as data: the registry of modes.
 
-Each mode says which scene colours it changes and where its backgrounds come from. The numbers
-are the benchmark's (Hansen & Wang, 2021, ``src/env/wrappers.py`` at commit ff9c0aa):
-the green key colour of the video modes and the HSV window of its chroma key.
+Each mode says which scene colours it changes, where its backgrounds come from, which class
+implements it and with which fixed arguments. The numbers are the benchmark's (Hansen & Wang,
+2021, ``src/env/wrappers.py`` and ``src/env/dmc2gym`` at commit ff9c0aa): the green key colour
+of the video modes, the HSV window of its chroma key, and the episode length.
+
+Every id, the README's mode table and the tests are derived from ``MODES``. To add a mode,
+add one ``Mode`` here; if it needs more than colours and a video background, give it its own
+env class (a ``DMCGBEnv`` subclass in its own module, overriding the episode hooks) and name it
+in ``entry_point``. A mode with an argument can also be registered at fixed values, as modes
+whose ``kwargs`` hold the value, and a mode can be limited to some domains. For example::
+
+    Mode("distractingcs", "distracting_cs", "...", data="davis", domains=DCS_DOMAINS,
+         entry_point="dmcgb.distracting.env:DistractingEnv")  # intensity=... at make
+    Mode("distractingcs0.1", "distracting_cs", "...", data="davis", domains=DCS_DOMAINS,
+         entry_point="dmcgb.distracting.env:DistractingEnv", kwargs={"intensity": 0.1})
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
-__all__ = ["Mode", "MODES", "KEY_RGB", "HSV_LOW", "HSV_HIGH", "EPISODE_LENGTH", "IMAGE_SIZE"]
+__all__ = [
+    "Mode",
+    "MODES",
+    "KEY_RGB",
+    "HSV_LOW",
+    "HSV_HIGH",
+    "EPISODE_LENGTH",
+    "IMAGE_SIZE",
+    "episode_steps",
+]
 
 EPISODE_LENGTH = 1000  # control steps per episode (a truncation, never a termination)
 IMAGE_SIZE = 84  # pixels, height and width of an observation
@@ -26,33 +50,88 @@ _SKYBOX_KEYED = (("skybox", "rgb1"), ("skybox", "rgb2"), ("skybox", "markrgb"))
 _GRID_KEYED = (("grid", "rgb1"), ("grid", "rgb2"), ("grid", "markrgb"))
 
 
+def episode_steps(action_repeat: int, control_steps: int = EPISODE_LENGTH) -> int:
+    """Agent steps per episode at an action repeat, as the benchmark counts them.
+
+    DMControl-GB's dmc2gym truncates an episode after ``ceil(1000 / action_repeat)`` agent
+    steps, each of ``action_repeat`` control steps, so that a repeat that does not divide 1000
+    runs slightly longer than 1000 control steps (334 x 3 = 1002).
+    """
+    return -(-control_steps // action_repeat)
+
+
 @dataclass(frozen=True)
 class Mode:
     """One test distribution of DMControl-GB.
 
     Attributes:
         name: the mode as written in env ids (``videohard``).
-        benchmark_name: the benchmark's own name (``video_hard``), also the data folder/file.
+        benchmark_name: the benchmark's own name (``video_hard``), also its data group.
+        description: what the mode changes, one line for the README's mode table.
         keyed_textures: (texture, attribute) pairs painted with KEY_RGB at construction.
         colors: True if a colour setting is drawn at every reset.
-        videos: number of background videos (0: no chroma key).
+        data: the ``dmcgb.data`` group the mode needs (fetched on first use), or None.
+        entry_point: ``"module:Class"`` of the env that implements the mode.
+        kwargs: fixed constructor arguments of this mode's ids (e.g. an intensity).
+        domains: the dm_control domains that have this mode; None: every task.
     """
 
     name: str
     benchmark_name: str
-    keyed_textures: tuple[tuple[str, str], ...] = field(default=())
+    description: str
+    keyed_textures: tuple[tuple[str, str], ...] = ()
     colors: bool = False
-    videos: int = 0
+    data: str | None = None
+    entry_point: str = "dmcgb.env:DMCGBEnv"
+    kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    domains: tuple[str, ...] | None = None
+
+    def has_domain(self, domain: str) -> bool:
+        """Whether tasks of the dm_control ``domain`` have this mode."""
+        return self.domains is None or domain in self.domains
+
+    @property
+    def videos(self) -> int:
+        """Number of background videos (0: no chroma key), as the data manifest lists them."""
+        if not self.keyed_textures:
+            return 0
+        from dmcgb.data import VIDEO_COUNTS  # the data layer is imported only when needed
+
+        return VIDEO_COUNTS[self.benchmark_name]
 
 
 MODES: dict[str, Mode] = {
     m.name: m
     for m in (
-        Mode("train", "train"),
-        Mode("coloreasy", "color_easy", colors=True),
-        Mode("colorhard", "color_hard", colors=True),
-        Mode("videoeasy", "video_easy", keyed_textures=_SKYBOX_KEYED, videos=10),
-        Mode("videohard", "video_hard", keyed_textures=_SKYBOX_KEYED + _GRID_KEYED, videos=100),
+        Mode("train", "train", "nothing: the stock dm_control scene"),
+        Mode(
+            "coloreasy",
+            "color_easy",
+            "at every reset, one of the benchmark's 100 `color_easy` settings",
+            colors=True,
+            data="color_easy",
+        ),
+        Mode(
+            "colorhard",
+            "color_hard",
+            "at every reset, one of the benchmark's 100 `color_hard` settings",
+            colors=True,
+            data="color_hard",
+        ),
+        Mode(
+            "videoeasy",
+            "video_easy",
+            "the skybox is keyed out over one of 10 `video_easy` videos",
+            keyed_textures=_SKYBOX_KEYED,
+            data="video_easy",
+        ),
+        Mode(
+            "videohard",
+            "video_hard",
+            "skybox and floor are keyed out over one of 100 `video_hard` videos",
+            keyed_textures=_SKYBOX_KEYED + _GRID_KEYED,
+            data="video_hard",
+        ),
     )
 }
 """Every mode, by the name used in env ids."""

@@ -1,8 +1,14 @@
-"""The table of dmcgb env ids, registered with Gymnasium.
+"""The table of dmcgb env ids, derived from the suites' registries and registered with Gymnasium.
 
 Ids read ``dmcgb/<Task>-<mode>-v0``: ``dmcgb/WalkerWalk-videohard-v0`` for DMControl-GB tasks
-(modes in ``dmcgb.MODES``) and ``dmcgb/RobotReach-test2-v0`` for the robot tasks (variants
-``train``, ``test1`` ... ``test5``).
+(``dmcgb.TASKS`` in the modes of ``dmcgb.MODES``) and ``dmcgb/RobotReach-test2-v0`` for the
+robot tasks (``dmcgb.robot.TASKS`` in the variants ``train``, ``test1`` ... ``test5``).
+
+Every id takes the env's keyword arguments through ``gymnasium.make`` (``action_repeat``,
+``image_size``, ...). Episodes are cut by the envs themselves (their length in agent steps
+depends on ``action_repeat``), so no Gymnasium ``TimeLimit`` is registered.
+
+``python -m dmcgb`` prints the README's id and mode tables from these registries.
 """
 
 from __future__ import annotations
@@ -12,29 +18,31 @@ import re
 
 import gymnasium as gym
 
+from dmcgb import robot
 from dmcgb.errors import UnknownTask
-from dmcgb.modes import EPISODE_LENGTH, MODES
+from dmcgb.modes import MODES
 from dmcgb.tasks import TASKS
 
 __all__ = [
     "NAMESPACE",
     "ROBOT_TASKS",
     "ROBOT_VARIANTS",
-    "ROBOT_EPISODE_LENGTH",
     "env_id",
     "parse_env_id",
     "all_env_ids",
     "register_envs",
     "make",
+    "readme_tables",
 ]
 
 NAMESPACE = "dmcgb"
 VERSION = 0
-ROBOT_TASKS: dict[str, str] = {"RobotReach": "reach", "RobotPegInBox": "peg_in_box"}
-ROBOT_VARIANTS: tuple[str, ...] = ("train", "test1", "test2", "test3", "test4", "test5")
-ROBOT_EPISODE_LENGTH = 50  # agent steps
+ROBOT_TASKS = robot.ROBOT_TASKS
+ROBOT_VARIANTS = robot.ROBOT_VARIANTS
 
-_ID_PATTERN = re.compile(rf"^{NAMESPACE}/(?P<task>[A-Za-z0-9]+)-(?P<mode>[a-z0-9]+)-v(?P<version>\d+)$")
+_ID_PATTERN = re.compile(
+    rf"^{NAMESPACE}/(?P<task>[A-Za-z0-9]+)-(?P<mode>[a-z0-9.]+)-v(?P<version>\d+)$"
+)
 
 
 def env_id(task: str, mode: str) -> str:
@@ -42,11 +50,25 @@ def env_id(task: str, mode: str) -> str:
     return f"{NAMESPACE}/{task}-{mode}-v{VERSION}"
 
 
+def _entries() -> list[tuple[str, str, dict]]:
+    """(id, entry point, constructor kwargs) of every id, DMControl-GB first."""
+    entries = [
+        (env_id(task, mode.name), mode.entry_point, {"task": task, "mode": mode.name, **mode.kwargs})
+        for task, spec in TASKS.items()
+        for mode in MODES.values()
+        if mode.has_domain(spec.domain)
+    ]
+    entries += [
+        (env_id(name, variant), "dmcgb.robot.env:RobotEnv", {"task": task, "variant": variant})
+        for name, task in ROBOT_TASKS.items()
+        for variant in ROBOT_VARIANTS
+    ]
+    return entries
+
+
 def all_env_ids() -> list[str]:
     """Every id dmcgb registers."""
-    ids = [env_id(task, mode) for task in TASKS for mode in MODES]
-    ids += [env_id(task, variant) for task in ROBOT_TASKS for variant in ROBOT_VARIANTS]
-    return ids
+    return [id_ for id_, _, _ in _entries()]
 
 
 def parse_env_id(id_: str) -> tuple[str, str]:
@@ -56,8 +78,9 @@ def parse_env_id(id_: str) -> tuple[str, str]:
         UnknownTask: the id is not one dmcgb registers; the message suggests the closest ids.
     """
     match = _ID_PATTERN.match(id_)
-    if match is None or id_ not in set(all_env_ids()):
-        close = difflib.get_close_matches(id_, all_env_ids(), n=3, cutoff=0.6)
+    ids = all_env_ids()
+    if match is None or id_ not in set(ids):
+        close = difflib.get_close_matches(id_, ids, n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise UnknownTask(
             f"{id_!r} is not a dmcgb env id{hint}\n"
@@ -75,30 +98,30 @@ def make(id_: str, **kwargs) -> gym.Env:
 
 def register_envs() -> None:
     """Register every dmcgb id with Gymnasium (idempotent)."""
-    for task in TASKS:
-        for mode in MODES:
-            _register(
-                env_id(task, mode),
-                "dmcgb.env:DMCGBEnv",
-                {"task": task, "mode": mode},
-                EPISODE_LENGTH,
-            )
-    for task, robot_task in ROBOT_TASKS.items():
-        for variant in ROBOT_VARIANTS:
-            _register(
-                env_id(task, variant),
-                "dmcgb.robot.env:RobotEnv",
-                {"task": robot_task, "variant": variant},
-                ROBOT_EPISODE_LENGTH,
-            )
+    for id_, entry_point, kwargs in _entries():
+        if id_ not in gym.registry:
+            gym.register(id=id_, entry_point=entry_point, kwargs=kwargs)
 
 
-def _register(id_: str, entry_point: str, kwargs: dict, max_episode_steps: int) -> None:
-    if id_ in gym.registry:
-        return
-    gym.register(
-        id=id_,
-        entry_point=entry_point,
-        kwargs=kwargs,
-        max_episode_steps=max_episode_steps,
-    )
+def readme_tables() -> str:
+    """The README's tables of ids and modes (Markdown), written from the registries."""
+    dmc = ", ".join(f"`{name}`" for name in TASKS)
+
+    def mode_cell(mode) -> str:
+        only = f" (domains {', '.join(mode.domains)} only)" if mode.domains is not None else ""
+        return f"`{mode.name}`{only}"
+
+    lines = [
+        "| tasks | modes / variants |",
+        "| --- | --- |",
+        f"| {dmc} | {', '.join(mode_cell(m) for m in MODES.values())} |",
+        f"| {', '.join(f'`{name}`' for name in ROBOT_TASKS)} | "
+        f"{', '.join(f'`{v}`' for v in ROBOT_VARIANTS)} |",
+        "",
+        "| mode | what changes | data |",
+        "| --- | --- | --- |",
+    ]
+    for mode in MODES.values():
+        data = f"`python -m dmcgb.data fetch {mode.data}`" if mode.data else "none"
+        lines.append(f"| `{mode.name}` | {mode.description} | {data} |")
+    return "\n".join(lines) + "\n"

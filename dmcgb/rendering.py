@@ -11,19 +11,33 @@ LLVM; whichever of the two is loaded second crashes the process (a segmentation 
 torch first imports ``torch._dynamo``, e.g. on creating an optimiser). Loaded first, triton's
 copy coexists with Mesa's, so :func:`ensure_gl_backend` imports ``triton`` (when installed)
 before any GL context exists. ``import triton`` does not import torch.
+
+Two more process-wide facts live here, because dm_control and mujoco each keep their own:
+
+* A process forked after it created a GL context cannot create one (Mesa's llvmpipe waits
+  forever for worker threads that were not copied; GPU drivers misbehave too). Envs call
+  :func:`before_gl_context` first, which raises at once in such a child with the fix
+  (``context="spawn"``) instead of letting it hang.
+* At exit, dm_control and mujoco each terminate the EGL display they share from their own exit
+  hook; contexts freed after that print pages of ``EGL_BAD_DISPLAY`` tracebacks. Envs register
+  with :func:`after_gl_context`, which keeps one exit hook that closes them all registered
+  last, so it runs first.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import importlib.util
 import os
 import subprocess
 import sys
+import weakref
+from typing import Protocol
 
 from dmcgb.errors import RenderingBackendError
 
-__all__ = ["BACKENDS", "ensure_gl_backend"]
+__all__ = ["BACKENDS", "ensure_gl_backend", "before_gl_context", "after_gl_context"]
 
 # Tried in this order: EGL is headless and uses the GPU on NVIDIA machines (Mesa elsewhere);
 # OSMesa is pure software; GLFW needs a display.
@@ -117,3 +131,58 @@ def ensure_gl_backend() -> str:
         + "\n"
         + _FIX
     )
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_FORK_FIX = (
+    "this process was forked from one that had already rendered with OpenGL (for example by "
+    "gymnasium.vector.AsyncVectorEnv, which forks by default), and a forked process cannot "
+    "create a rendering context: it would hang. Create the vector env with "
+    "context=\"spawn\" (AsyncVectorEnv(env_fns, context=\"spawn\"), or gymnasium.make_vec(..., "
+    "vectorization_mode=\"async\", vector_kwargs={\"context\": \"spawn\"})), or create it before "
+    "the parent process renders"
+)
+
+_gl_users: weakref.WeakSet = weakref.WeakSet()  # objects holding GL contexts, closed at exit
+_has_rendered = False  # this process created a GL context
+_forked_after_rendering = False  # ... or its parent did before forking it
+
+
+def before_gl_context() -> None:
+    """Call before creating a GL context; raises at once where creating one would hang.
+
+    Raises:
+        RenderingBackendError: this process was forked after its parent rendered.
+    """
+    if _forked_after_rendering:
+        raise RenderingBackendError(_FORK_FIX)
+
+
+def after_gl_context(owner: _Closable) -> None:
+    """Record that ``owner`` holds GL contexts, to be closed (by ``owner.close()``) at exit.
+
+    The exit hook is re-registered on every call, so that it is the last registered and runs
+    before the GL libraries' own shutdown hooks (exit hooks run last-registered first).
+    """
+    global _has_rendered
+    _has_rendered = True
+    _gl_users.add(owner)
+    atexit.unregister(_close_gl_users)
+    atexit.register(_close_gl_users)
+
+
+def _close_gl_users() -> None:
+    for owner in list(_gl_users):
+        owner.close()
+
+
+def _after_fork_in_child() -> None:
+    global _forked_after_rendering, _gl_users
+    _forked_after_rendering = _forked_after_rendering or _has_rendered
+    _gl_users = weakref.WeakSet()  # the parent's contexts are not the child's to free
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

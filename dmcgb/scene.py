@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 import mujoco
 import numpy as np
 
+from dmcgb.data.colors import COLOR_KEYS
+
 __all__ = ["SceneColors", "COLOR_KEYS"]
 
-COLOR_KEYS: tuple[str, ...] = ("grid_rgb1", "grid_rgb2", "self_rgb", "skybox_rgb")
-"""The keys of a DMControl-GB colour setting."""
 
 # A colour-setting key -> (texture name, texture attribute).
 _TEXTURE_KEYS = {

@@ -1,10 +1,11 @@
 """The agent's view of an env: one factory, the eval env ids, and the HWC -> CHW conversion.
 
-Wrappers are stacked in the order the benchmark uses them:
+Built in the order the benchmark uses:
 
-1. ``gymnasium.make(env_id)``: one control step per ``step``, uint8 (H, W, 3) frames.
-2. ``dmcgb.wrappers.ActionRepeat``: repeat the action, render only the last frame.
-3. ``gymnasium.wrappers.FrameStackObservation``: the last ``frame_stack`` frames, oldest first,
+1. ``gymnasium.make(env_id, action_repeat=...)``: a dmcgb env repeats the action itself and
+   renders one uint8 (H, W, 3) frame per agent step (other envs get
+   ``dmcgb.wrappers.ActionRepeat``).
+2. ``gymnasium.wrappers.FrameStackObservation``: the last ``frame_stack`` frames, oldest first,
    the reset frame repeated at the start of an episode (the replay buffer does the same).
 
 The agent sees (3 * frame_stack, H, W) uint8 arrays; :func:`to_chw` is the one place that
@@ -49,7 +50,10 @@ def make_env(
     import dmcgb  # noqa: F401  (registers the dmcgb/... ids)
     from dmcgb.wrappers import ActionRepeat
 
-    kwargs = {} if image_size == 84 else {"image_size": image_size}
+    is_dmcgb = env_id.startswith("dmcgb/")
+    kwargs = {"action_repeat": action_repeat} if is_dmcgb else {}
+    if image_size != 84:
+        kwargs["image_size"] = image_size
     env = gym.make(env_id, **kwargs)
     shape = env.observation_space.shape
     if shape is None or len(shape) != 3 or shape[-1] != 3:
@@ -57,7 +61,7 @@ def make_env(
         raise ValueError(
             f"{env_id!r} must observe RGB frames of shape (H, W, 3), actual shape: {shape}"
         )
-    if action_repeat > 1:
+    if action_repeat > 1 and not is_dmcgb:
         env = ActionRepeat(env, action_repeat)
     env = gym.wrappers.FrameStackObservation(env, stack_size=frame_stack)
     env.action_space.seed(seed)

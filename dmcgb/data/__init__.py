@@ -17,8 +17,8 @@ places365-val|places365-train|<asset>...``, ``list``, ``verify``; options ``--mi
 ``--data-dir DIR``. Also installed as ``dmcgb-data``.
 
 Contents:
-    data_dir, ASSETS, GROUPS, Asset, VIDEO_COUNTS, video_asset, ensure, fetch, load_colors,
-    places365_dir, status, verify, main.
+    data_dir, ASSETS, GROUPS, Asset, VIDEO_COUNTS, video_asset, ensure, verified,
+    fetch_command_for, fetch, load_colors, places365_dir, status, verify, main.
 """
 
 from __future__ import annotations
@@ -26,7 +26,16 @@ from __future__ import annotations
 from dmcgb.data.cache import data_dir
 from dmcgb.data.cli import main
 from dmcgb.data.manifest import ASSETS, GROUPS, VIDEO_COUNTS, Asset, video_asset
-from dmcgb.data.store import ensure, fetch, load_colors, places365_dir, status, verify
+from dmcgb.data.store import (
+    ensure,
+    fetch,
+    fetch_command_for,
+    load_colors,
+    places365_dir,
+    status,
+    verified,
+    verify,
+)
 
 __all__ = [
     "data_dir",
@@ -36,6 +45,8 @@ __all__ = [
     "VIDEO_COUNTS",
     "video_asset",
     "ensure",
+    "verified",
+    "fetch_command_for",
     "fetch",
     "load_colors",
     "places365_dir",

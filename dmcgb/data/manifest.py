@@ -33,7 +33,6 @@ _DMCGB_BASE_URL = (
 )
 _PLACES365_BASE_URL = "http://data.csail.mit.edu/places/places365"
 
-VIDEO_COUNTS = {"video_easy": 10, "video_hard": 100}
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,7 @@ class Asset:
             for a plain file.
         content_dir: for an archive, the folder inside ``extract_dir`` that holds its content
             (the archive's top-level folder).
+        frames: for a video, the number of frames it holds, or None where it is not known.
     """
 
     name: str
@@ -62,6 +62,7 @@ class Asset:
     algorithm: str = "sha256"
     extract_dir: str | None = None
     content_dir: str | None = None
+    frames: int | None = None
 
     @property
     def is_archive(self) -> bool:
@@ -69,8 +70,9 @@ class Asset:
         return self.extract_dir is not None
 
 
-def _dmcgb_asset(path: str, size: int | None, sha256: str | None) -> Asset:
-    return Asset(name=path, path=path, url=f"{_DMCGB_BASE_URL}/{path}", size=size, digest=sha256)
+def _dmcgb_asset(path: str, size: int | None, sha256: str | None, frames: int | None) -> Asset:
+    url = f"{_DMCGB_BASE_URL}/{path}"
+    return Asset(name=path, path=path, url=url, size=size, digest=sha256, frames=frames)
 
 
 def _places365_asset(split: str, filename: str, md5: str, content_dir: str) -> Asset:
@@ -87,7 +89,7 @@ def _places365_asset(split: str, filename: str, md5: str, content_dir: str) -> A
     )
 
 
-ASSETS: dict[str, Asset] = {path: _dmcgb_asset(path, size, sha) for path, size, sha in DMCGB_FILES}
+ASSETS: dict[str, Asset] = {row[0]: _dmcgb_asset(*row) for row in DMCGB_FILES}
 ASSETS.update(
     (asset.name, asset)
     for asset in (
@@ -100,6 +102,14 @@ ASSETS.update(
         ),
     )
 )
+
+
+def _count_videos(mode: str) -> int:
+    return sum(name.startswith(f"{mode}/video") for name in ASSETS)
+
+
+VIDEO_COUNTS: dict[str, int] = {mode: _count_videos(mode) for mode in ("video_easy", "video_hard")}
+"""Background videos per video mode, as the file table lists them."""
 
 
 def video_asset(mode: str, index: int) -> str:

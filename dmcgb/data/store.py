@@ -8,9 +8,8 @@ network (or a mirror), and ``DMCGB_OFFLINE`` unset.
 from __future__ import annotations
 
 import contextlib
-import os
 import stat
-import tempfile
+import threading
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from dmcgb.atomic import write_text_atomic
 from dmcgb.data.archive import extract, is_extracted, read_marker
 from dmcgb.data.cache import (
     asset_url,
@@ -32,11 +32,13 @@ from dmcgb.data.cache import (
 from dmcgb.data.colors import parse_colors
 from dmcgb.data.download import Unreachable, file_lock, hash_file, partial_path
 from dmcgb.data.download import download as download_file
-from dmcgb.data.manifest import ASSETS, GROUPS, Asset, resolve
+from dmcgb.data.manifest import ASSETS, DMCGB_COMMIT, GROUPS, Asset, resolve
 from dmcgb.errors import ChecksumError, MissingData, OfflineError
 
 __all__ = [
     "ensure",
+    "verified",
+    "fetch_command_for",
     "fetch",
     "load_colors",
     "places365_dir",
@@ -123,6 +125,66 @@ def ensure(
     return path
 
 
+def fetch_command_for(name: str) -> str:
+    """The shell command that fetches the group holding asset ``name``, for error messages."""
+    return fetch_command(_group_of(_asset(name)))
+
+
+# Files whose checksum this process has checked: path -> (size, mtime) when it was checked.
+_checked: dict[Path, tuple[int, int]] = {}
+_checked_lock = threading.Lock()
+
+
+def verified(name: str, *, root: Path | None = None) -> Path:
+    """``ensure(name)``, and the first time this process uses the file, check its checksum.
+
+    Hashing a benchmark file takes milliseconds, far less than decoding it, so every file is
+    checked once per process before it is read (again if it changes on disk). A file with no
+    published checksum is checked against the hash recorded when it was downloaded, if any;
+    otherwise a warning says that it is unverified.
+
+    Raises:
+        ChecksumError: the file is not the published one (or changed since its download); the
+            message names the file and the fetch command.
+        The errors of ``ensure``.
+    """
+    asset = _asset(name)
+    path = ensure(name, root=root)
+    info = path.stat()
+    stamp = (info.st_size, info.st_mtime_ns)
+    with _checked_lock:
+        if _checked.get(path) == stamp:
+            return path
+        expected, source = _expected_digest(asset, path)
+        if expected is None:
+            warnings.warn(
+                f"{asset.name} ({path}) has no published checksum and none was recorded at "
+                "download: it is used UNVERIFIED (`python -m dmcgb.data verify` says how to pin it)",
+                UserWarning,
+                stacklevel=2,
+            )
+        else:
+            actual = hash_file(path, asset.algorithm)
+            if actual != expected:
+                raise ChecksumError(
+                    f"{path}: {asset.algorithm} mismatch: expected {expected} ({source}), actual "
+                    f"{actual}; the file is damaged or not the benchmark's: delete it and run "
+                    f"`{fetch_command(_group_of(asset))}`"
+                )
+        _checked[path] = stamp
+    return path
+
+
+def _expected_digest(asset: Asset, path: Path) -> tuple[str | None, str]:
+    """(the digest ``path`` must have, where it comes from), or (None, why) if none is known."""
+    if asset.digest is not None:
+        return asset.digest, "published"
+    sidecar = sidecar_path(path)
+    if sidecar.is_file():
+        return sidecar.read_text().split()[0], f"recorded at download in {sidecar.name}"
+    return None, "no published checksum and none recorded at download"
+
+
 def _how_to_fetch(asset: Asset) -> str:
     return (
         f"run `{fetch_command(_group_of(asset))}` on a machine with internet (add `--mirror URL`, "
@@ -178,24 +240,13 @@ def _fetch_file(asset, root, mirror, progress, session) -> bool:
 def _record_unverified(asset: Asset, path: Path, url: str, sha256: str) -> None:
     """Keep the hash of a file with no published hash, so ``verify`` can check it later."""
     sidecar = sidecar_path(path)
-    _write_atomic(sidecar, f"{sha256}  {path.name}\n")
+    write_text_atomic(sidecar, f"{sha256}  {path.name}\n")
     warnings.warn(
         f"{asset.name} has no known checksum, so the file downloaded from {url} COULD NOT BE "
         f"VERIFIED; its sha256 {sha256} is recorded in {sidecar} for `python -m dmcgb.data verify`",
         UserWarning,
         stacklevel=4,
     )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _ensure_extracted(asset, root, mirror, progress, session, offline) -> Path:
@@ -256,8 +307,8 @@ def fetch(
 def load_colors(mode: str, *, root: Path | None = None) -> list[dict[str, np.ndarray]]:
     """The benchmark's 100 colour settings of a colour mode, fetched on first use.
 
-    The file's sha256 is checked before it is parsed (it is small), and it is parsed without
-    running code (see ``dmcgb.data.colors``).
+    The file's sha256 is checked before it is first parsed in a process (see ``verified``),
+    and it is parsed without running code (see ``dmcgb.data.colors``).
 
     Args:
         mode: ``"color_easy"`` or ``"color_hard"``.
@@ -274,15 +325,7 @@ def load_colors(mode: str, *, root: Path | None = None) -> list[dict[str, np.nda
     """
     if mode not in COLOR_MODES:
         raise ValueError(f"expected a colour mode in {list(COLOR_MODES)}, actual value: {mode!r}")
-    asset = ASSETS[f"{mode}.pt"]
-    path = ensure(asset.name, root=root)
-    actual = hash_file(path, asset.algorithm)
-    if actual != asset.digest:
-        raise ChecksumError(
-            f"{path}: sha256 mismatch: expected {asset.digest}, actual {actual}; the file is not "
-            f"the benchmark's: delete it and run `{fetch_command(mode)}`"
-        )
-    return parse_colors(path)
+    return parse_colors(verified(f"{mode}.pt", root=root))
 
 
 def places365_dir(split: str = "val", *, root: Path | None = None, download: bool = True) -> Path:
@@ -377,16 +420,27 @@ def verify(
 
 
 def _verify_file(asset: Asset, path: Path) -> tuple[str, str]:
-    expected, source = asset.digest, "manifest"
+    expected, source = _expected_digest(asset, path)
     if expected is None:
-        sidecar = sidecar_path(path)
-        if not sidecar.is_file():
-            return "unverified", "no published checksum and none recorded at download"
-        expected, source = sidecar.read_text().split()[0], f"recorded in {sidecar.name}"
+        return "unverified", f"{source}; {_how_to_pin(asset, path)}"
     actual = hash_file(path, asset.algorithm)
-    if actual == expected:
-        return "ok", f"{asset.algorithm} {actual} ({source})"
-    return "bad", f"{asset.algorithm} expected {expected} ({source}), actual {actual}"
+    if actual != expected:
+        return "bad", f"{asset.algorithm} expected {expected} ({source}), actual {actual}"
+    if asset.digest is None:
+        # Its own hash, recorded when it was downloaded: unchanged since, but never checked.
+        return "unverified", (
+            f"{asset.algorithm} {actual} is the one {source} (unchanged since), but no published "
+            f"checksum exists; {_how_to_pin(asset, path)}"
+        )
+    return "ok", f"{asset.algorithm} {actual} ({source})"
+
+
+def _how_to_pin(asset: Asset, path: Path) -> str:
+    return (
+        f"to pin it, compare `sha256sum {path}` with the same file in a clone of the benchmark "
+        f"(`src/env/data/{asset.path}` at commit {DMCGB_COMMIT[:7]}) and add its size, sha256 and "
+        "frame count to dmcgb/data/_dmcgb_files.py"
+    )
 
 
 def describe_mirror(mirror: str | None = None) -> str:

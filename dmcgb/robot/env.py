@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import importlib
 import os
-import weakref
 from typing import Any
 
 import gymnasium as gym
@@ -13,30 +11,17 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from dmcgb.errors import UnknownTask
-from dmcgb.rendering import ensure_gl_backend
-from dmcgb.robot import scene
+from dmcgb import rendering
+from dmcgb.actions import check_action
+from dmcgb.modes import IMAGE_SIZE, episode_steps
+from dmcgb.robot import EPISODE_LENGTH, scene, task_class
 from dmcgb.robot.physics import CONTROL_TIMESTEP, RobotPhysics
-from dmcgb.robot.tasks import TASKS, Task
+from dmcgb.robot.tasks import Task
 from dmcgb.robot.variants import get_variant
 
-__all__ = ["RobotEnv", "ACTION_SCALE", "EPISODE_STEPS"]
+__all__ = ["RobotEnv", "ACTION_SCALE"]
 
-ACTION_SCALE = 0.05  # m of end-effector x-y displacement per unit of action, per agent step
-EPISODE_STEPS = 50  # agent steps; the episode is truncated there, never terminated
-
-
-# Envs whose GL contexts are still open. MuJoCo's GL contexts raise (ignored, but noisy)
-# errors when freed after the GL display is shut down at exit, so envs nobody closed are closed
-# by an exit hook. It is registered after MuJoCo's GL module registers its own shutdown hook,
-# so that it runs before it (exit hooks run last-registered first).
-_OPEN_ENVS: weakref.WeakSet[RobotEnv] = weakref.WeakSet()
-_exit_hook_registered = False
-
-
-def _close_open_envs() -> None:
-    for env in list(_OPEN_ENVS):
-        env.close()
+ACTION_SCALE = 0.05  # m of end-effector x-y displacement per unit of action, per control step
 
 
 def _use_chosen_gl_backend() -> None:
@@ -46,7 +31,7 @@ def _use_chosen_gl_backend() -> None:
     If it was imported before the backend was chosen, that pick is stale; reloading the small
     module that holds it applies the choice.
     """
-    backend = ensure_gl_backend()
+    backend = rendering.ensure_gl_backend()
     from mujoco.rendering.classic import gl_context
 
     picked_at_import = getattr(gl_context, "_MUJOCO_GL", None)  # None: layout unknown, keep
@@ -59,19 +44,23 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
 
     Observations are RGB images (image_size, image_size, 3) uint8 from the third-person camera;
     the goal is visible only in the image. Actions in [-1, 1]^2 move the gripper in x-y by
-    ``ACTION_SCALE`` m per unit. Episodes last ``EPISODE_STEPS`` steps (then ``truncated``);
-    ``info["is_success"]`` turns true at the first solved step and stays true.
+    ``ACTION_SCALE`` m per unit and control step. One ``step`` applies the action for
+    ``action_repeat`` control steps (40 ms each), sums their rewards and renders once. Episodes
+    last ``EPISODE_LENGTH`` (50) control steps, i.e. ``ceil(50 / action_repeat)`` agent steps,
+    then end ``truncated``; ``info["is_success"]`` turns true at the first solved control step
+    and stays true.
 
     Args:
-        task: ``"reach"`` or ``"peg_in_box"``.
+        task: a task of ``dmcgb.robot.TASKS``: ``"reach"`` or ``"peg_in_box"``.
         variant: ``"train"`` or ``"test1"`` .. ``"test5"`` (appearance only).
         render_mode: ``None`` or ``"rgb_array"``.
         image_size: side of the observation image, pixels.
         render_size: side of the frames ``render()`` returns, pixels.
+        action_repeat: control steps per agent step.
 
     Raises:
         UnknownTask: `task` or `variant` is not one the env provides.
-        ValueError: `render_mode`, `image_size` or `render_size` is invalid.
+        ValueError: `render_mode`, `image_size`, `render_size` or `action_repeat` is invalid.
 
     Example:
         >>> env = RobotEnv("reach", "test2")
@@ -83,38 +72,38 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": round(1.0 / CONTROL_TIMESTEP)}
 
-    #: Set True by an action-repeat wrapper: then ``step`` renders only when the episode ends
-    #: and otherwise returns the previous observation object.
-    defer_render: bool = False
-
     def __init__(
         self,
         task: str,
         variant: str = "train",
         render_mode: str | None = None,
-        image_size: int = 84,
+        image_size: int = IMAGE_SIZE,
         render_size: int = 480,
+        action_repeat: int = 1,
     ) -> None:
-        if task not in TASKS:
-            raise UnknownTask(f"unknown robot task {task!r}; expected one of {', '.join(TASKS)}")
+        task_cls = task_class(task)
         self._variant = get_variant(variant)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode: expected None or 'rgb_array', actual value: {render_mode!r}"
             )
-        for arg, value in (("image_size", image_size), ("render_size", render_size)):
+        for arg, value in (
+            ("image_size", image_size),
+            ("render_size", render_size),
+            ("action_repeat", action_repeat),
+        ):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(
-                    f"{arg}: expected a positive int of pixels, actual value: {value!r}"
-                )
+                raise ValueError(f"{arg}: expected a positive int, actual value: {value!r}")
         self.task_name = task
         self.variant = variant
         self.render_mode = render_mode
         self.image_size = int(image_size)
         self.render_size = int(render_size)
+        self.action_repeat = int(action_repeat)
+        self.max_episode_steps = episode_steps(self.action_repeat, EPISODE_LENGTH)
 
-        self._task: Task = TASKS[task]()
-        model = scene.build_model(task, self._variant)
+        self._task: Task = task_cls()
+        model = scene.build_model(self._task, self._variant)
         # The offscreen buffer must hold the largest frame we render.
         largest = max(self.image_size, self.render_size)
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, largest)
@@ -151,20 +140,27 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._last_obs, {"is_success": False}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Move the gripper by ``ACTION_SCALE * action`` in x-y and simulate one agent step."""
+        """Move the gripper by ``ACTION_SCALE * action`` in x-y for ``action_repeat`` control
+        steps, summing their rewards, and render once.
+
+        Raises:
+            ValueError: the action holds NaN or infinity (nothing is simulated).
+            gymnasium.error.ResetNeeded: no episode is running.
+        """
         if self._episode_over:
             raise gym.error.ResetNeeded(
                 "step() called before reset() or after the episode ended; call env.reset()"
             )
-        action = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
-        self.physics.move_end_effector(ACTION_SCALE * action)
-        reward = self._task.get_reward(self.physics, action)
-        self._success = self._success or self._task.is_solved(self.physics)
+        action = np.clip(check_action(action, self.action_space), -1.0, 1.0)
+        reward = 0.0
+        for _ in range(self.action_repeat):
+            self.physics.move_end_effector(ACTION_SCALE * action)
+            reward += self._task.get_reward(self.physics, action)
+            self._success = self._success or self._task.is_solved(self.physics)
         self._steps += 1
-        truncated = self._steps >= EPISODE_STEPS
+        truncated = self._steps >= self.max_episode_steps
         self._episode_over = truncated
-        if truncated or not self.defer_render:
-            self._last_obs = self._render_frame(self.image_size)
+        self._last_obs = self._render_frame(self.image_size)
         return self._last_obs, float(reward), False, truncated, {"is_success": self._success}
 
     def render(self) -> np.ndarray | None:
@@ -191,17 +187,13 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
         for renderer in self._renderers.values():
             renderer.close()
         self._renderers.clear()
-        _OPEN_ENVS.discard(self)
 
     def _renderer(self, size: int) -> mujoco.Renderer:
         if size not in self._renderers:
-            global _exit_hook_registered
             _use_chosen_gl_backend()
+            rendering.before_gl_context()
             self._renderers[size] = mujoco.Renderer(self.physics.model, size, size)
-            _OPEN_ENVS.add(self)
-            if not _exit_hook_registered:
-                atexit.register(_close_open_envs)
-                _exit_hook_registered = True
+            rendering.after_gl_context(self)
         return self._renderers[size]
 
     def _render_frame(self, size: int) -> np.ndarray:

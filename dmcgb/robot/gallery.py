@@ -4,26 +4,24 @@ Usage::
 
     python -m dmcgb.robot.gallery --out docs/robot_variants.png
 
-One row per task (Reach, PegInBox), one column per variant (train, test1 .. test5), all at the
+One row per task of ``dmcgb.robot.TASKS``, one column per variant (train, test1 .. test5), all at the
 first state of the episode for the same seed, so only the appearance differs.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from dmcgb.atomic import atomic_path
+from dmcgb.robot import ROBOT_VARIANTS, TASKS, id_task_name
 from dmcgb.robot.env import RobotEnv
-from dmcgb.robot.variants import ROBOT_VARIANTS
 
 __all__ = ["render_gallery", "save_png", "main"]
 
-_ROWS = (("Reach", "reach"), ("PegInBox", "peg_in_box"))
 _LABEL_HEIGHT = 18  # px above each column
 _ROW_LABEL_WIDTH = 70  # px left of each row
 _PALETTE_COLORS = 256  # the PNG is palette-quantised to keep it small
@@ -37,13 +35,14 @@ def render_gallery(seed: int = 0, tile_size: int = 200) -> Image.Image:
         tile_size: side of each rendered view, pixels.
     """
     width = _ROW_LABEL_WIDTH + tile_size * len(ROBOT_VARIANTS)
-    height = _LABEL_HEIGHT + tile_size * len(_ROWS)
+    height = _LABEL_HEIGHT + tile_size * len(TASKS)
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     for col, variant in enumerate(ROBOT_VARIANTS):
         draw.text((_ROW_LABEL_WIDTH + col * tile_size + 4, 3), variant, fill="black")
-    for row, (label, task) in enumerate(_ROWS):
+    for row, task in enumerate(TASKS):
         top = _LABEL_HEIGHT + row * tile_size
+        label = id_task_name(task).removeprefix("Robot")
         draw.text((4, top + tile_size // 2 - 6), label, fill="black")
         for col, variant in enumerate(ROBOT_VARIANTS):
             env = RobotEnv(task, variant, render_mode="rgb_array", render_size=tile_size)
@@ -60,14 +59,8 @@ def save_png(image: Image.Image, path: Path) -> None:
     """Write `image` to `path` as a palette PNG, atomically (temp file + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     small = image.quantize(colors=_PALETTE_COLORS, dither=Image.Dither.NONE)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            small.save(handle, format="PNG", optimize=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        small.save(tmp, format="PNG", optimize=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -15,8 +15,8 @@ from dmcgb.robot import scene
 
 __all__ = ["RobotPhysics", "N_SUBSTEPS", "CONTROL_TIMESTEP", "WORKSPACE_LOW", "WORKSPACE_HIGH"]
 
-N_SUBSTEPS = 20  # physics steps per agent step
-CONTROL_TIMESTEP = N_SUBSTEPS * 0.002  # s per agent step (physics timestep 0.002 s)
+N_SUBSTEPS = 20  # physics steps per control step
+CONTROL_TIMESTEP = N_SUBSTEPS * scene.TIMESTEP  # s per control step
 
 # Where the gripper may go (x, y), m: above the table, inside the arm's comfortable reach.
 WORKSPACE_LOW = np.array([1.05, 0.45])

@@ -1,4 +1,4 @@
-"""Build the robot scene's MuJoCo model: Fetch arm, table, task objects, camera, textures.
+"""Build the robot scene's MuJoCo model: Fetch arm, table, camera, textures, and a task's objects.
 
 The Fetch robot (MJCF and meshes) is loaded at run time from the installed
 ``gymnasium-robotics`` package; nothing of it is copied here. Its example scene is taken apart
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Protocol
 
 import mujoco
 import numpy as np
@@ -23,7 +24,10 @@ from dmcgb.robot.variants import Variant
 __all__ = [
     "fetch_scene_path",
     "build_model",
-    "SCENE_TASKS",
+    "SceneObjects",
+    "object_rgba",
+    "TIMESTEP",
+    "TABLE_CENTER",
     "CAMERA",
     "EE_SITE",
     "MOCAP_BODY",
@@ -32,15 +36,13 @@ __all__ = [
     "GRIPPER_DOWN_QUAT",
 ]
 
-SCENE_TASKS: tuple[str, ...] = ("reach", "peg_in_box")
-
 # Names in the built model that the env and the tasks look up.
 CAMERA = "third_person"
 EE_SITE = "robot0:grip"  # between the closed fingers
 MOCAP_BODY = "robot0:mocap"
 ROBOT_ROOT_BODY = "robot0:base_link"
 
-_TIMESTEP = 0.002  # s, the Fetch scene's physics step
+TIMESTEP = 0.002  # s, the Fetch scene's physics step
 
 # The Fetch example scene places its mobile base with slide joints at reset; we freeze the base
 # at that same place (model position + initial slide offsets).
@@ -61,7 +63,7 @@ _REMOVED_BODIES = ("floor0", "table0")
 _REMOVED_GEOMS = ("floor0",)
 
 TABLE_TOP_Z = 0.4  # m
-_TABLE_CENTER = (1.3, 0.75)  # m
+TABLE_CENTER = (1.3, 0.75)  # m
 _TABLE_HALF_SIZE = (0.3, 0.45, TABLE_TOP_Z / 2)  # m
 _FLOOR_HALF_SIZE = 3.0  # m
 
@@ -78,29 +80,16 @@ _SKY_TOP = (0.62, 0.72, 0.85)
 _SKY_BOTTOM = (0.9, 0.92, 0.95)
 _FLOOR_DARK = (0.3, 0.3, 0.32)
 _FLOOR_LIGHT = (0.45, 0.45, 0.47)
-_GOAL_RGB = (0.9, 0.08, 0.08)
-_PEG_RGB = (0.95, 0.65, 0.1)
-_STRING_RGB = (0.15, 0.15, 0.15)
-_BOX_RGB = (0.2, 0.45, 0.85)
 
-# Reach: a flat red disc on the table.
-GOAL_RADIUS = 0.04  # m
-_GOAL_HALF_HEIGHT = 0.001  # m
 
-# PegInBox: an open-top box and a capsule peg hanging from the gripper on a string (a tendon
-# with a length limit, slack when shorter).
-BOX_HALF_WIDTH = 0.065  # m, outer
-BOX_HEIGHT = 0.06  # m, from the table top to the rim
-_BOX_WALL = 0.006  # m, thickness of walls and floor
-PEG_RADIUS = 0.012  # m
-PEG_HALF_LENGTH = 0.035  # m, of the capsule's cylinder part
-STRING_LENGTH = 0.06  # m, from the gripper site to the peg's top
-_PEG_MASS = 0.05  # kg
-# Air drag on the peg, so that its swing dies down within ~25 agent steps.
-_PEG_LINEAR_DAMPING = 0.15  # N s/m
-_PEG_ANGULAR_DAMPING = 1e-4  # N m s/rad: the peg's own spin settles in ~0.4 s
-# Collision bits: the peg touches only the box (not the robot, not the table).
-_PEG_BIT = 2
+class SceneObjects(Protocol):
+    """What a robot task adds to the scene (see ``dmcgb.robot.tasks``)."""
+
+    def add_objects(self, spec: mujoco.MjSpec, variant: Variant) -> None:
+        """Add the task's bodies, geoms and sites to ``spec``, coloured for ``variant``."""
+
+    def adjust_model(self, model: mujoco.MjModel) -> None:
+        """Set compiled-model fields that the spec cannot express."""
 
 
 def fetch_scene_path() -> Path:
@@ -132,7 +121,7 @@ def _tinted(rgb: tuple[float, ...], tint: tuple[float, ...]) -> list[float]:
     return [float(c * t) for c, t in zip(rgb, tint, strict=True)]
 
 
-def _object_rgba(rgb: tuple[float, ...], tint: tuple[float, ...]) -> list[float]:
+def object_rgba(rgb: tuple[float, ...], tint: tuple[float, ...]) -> list[float]:
     """Task-object colour: tinted half-way, base x (1 + tint) / 2, opaque."""
     return [float(c * (1.0 + t) / 2.0) for c, t in zip(rgb, tint, strict=True)] + [1.0]
 
@@ -218,10 +207,10 @@ def _add_surroundings(spec: mujoco.MjSpec, variant: Variant) -> None:
         name="floor",
         type=mujoco.mjtGeom.mjGEOM_PLANE,
         size=[_FLOOR_HALF_SIZE, _FLOOR_HALF_SIZE, 0.1],
-        pos=[_TABLE_CENTER[0], _TABLE_CENTER[1], 0.0],
+        pos=[TABLE_CENTER[0], TABLE_CENTER[1], 0.0],
         material="floor",
     )
-    table = world.add_body(name="table", pos=[*_TABLE_CENTER, TABLE_TOP_Z / 2])
+    table = world.add_body(name="table", pos=[*TABLE_CENTER, TABLE_TOP_Z / 2])
     table.add_geom(
         name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(_TABLE_HALF_SIZE), material="table"
     )
@@ -249,97 +238,17 @@ def _add_surroundings(spec: mujoco.MjSpec, variant: Variant) -> None:
     )
 
 
-def _add_goal(spec: mujoco.MjSpec, variant: Variant) -> None:
-    """Reach: a red disc lying on the table, moved at reset as a mocap body."""
-    goal = spec.worldbody.add_body(name="goal", mocap=True, pos=[*_TABLE_CENTER, TABLE_TOP_Z])
-    goal.add_geom(
-        name="goal",
-        type=mujoco.mjtGeom.mjGEOM_CYLINDER,
-        size=[GOAL_RADIUS, _GOAL_HALF_HEIGHT, 0.0],
-        pos=[0.0, 0.0, _GOAL_HALF_HEIGHT],
-        rgba=_object_rgba(_GOAL_RGB, variant.tint),
-        contype=0,
-        conaffinity=0,
-    )
-    goal.add_site(name="goal", size=[0.005, 0.0, 0.0], rgba=[0.0, 0.0, 0.0, 0.0])
-
-
-def _add_peg_and_box(spec: mujoco.MjSpec, variant: Variant) -> None:
-    """PegInBox: an open box (mocap body, moved at reset) and a peg hanging on a string."""
-    box = spec.worldbody.add_body(name="box", mocap=True, pos=[*_TABLE_CENTER, TABLE_TOP_Z])
-    box_rgba = _object_rgba(_BOX_RGB, variant.tint)
-    half, wall, height = BOX_HALF_WIDTH, _BOX_WALL, BOX_HEIGHT
-    box_geoms = {
-        "box_floor": ([half, half, wall / 2], [0.0, 0.0, wall / 2]),
-        "box_wall_px": ([wall / 2, half, height / 2], [half - wall / 2, 0.0, height / 2]),
-        "box_wall_nx": ([wall / 2, half, height / 2], [-half + wall / 2, 0.0, height / 2]),
-        "box_wall_py": ([half, wall / 2, height / 2], [0.0, half - wall / 2, height / 2]),
-        "box_wall_ny": ([half, wall / 2, height / 2], [0.0, -half + wall / 2, height / 2]),
-    }
-    for name, (size, pos) in box_geoms.items():
-        box.add_geom(
-            name=name,
-            type=mujoco.mjtGeom.mjGEOM_BOX,
-            size=size,
-            pos=pos,
-            rgba=box_rgba,
-            contype=1 | _PEG_BIT,
-            conaffinity=1 | _PEG_BIT,
-        )
-    box.add_site(name="box_opening", pos=[0.0, 0.0, height], size=[0.005, 0.0, 0.0])
-
-    peg_top = PEG_HALF_LENGTH + PEG_RADIUS
-    peg = spec.worldbody.add_body(name="peg", pos=[*_TABLE_CENTER, 1.0])
-    peg.add_freejoint(name="peg")
-    peg.add_geom(
-        name="peg",
-        type=mujoco.mjtGeom.mjGEOM_CAPSULE,
-        size=[PEG_RADIUS, PEG_HALF_LENGTH, 0.0],
-        mass=_PEG_MASS,
-        rgba=_object_rgba(_PEG_RGB, variant.tint),
-        contype=_PEG_BIT,
-        conaffinity=_PEG_BIT,
-    )
-    peg.add_site(name="peg_top", pos=[0.0, 0.0, peg_top], size=[0.003, 0.0, 0.0])
-    peg.add_site(name="peg_tip", pos=[0.0, 0.0, -peg_top], size=[0.003, 0.0, 0.0])
-    string = spec.add_tendon(
-        name="string",
-        limited=mujoco.mjtLimited.mjLIMITED_TRUE,
-        range=[0.0, STRING_LENGTH],
-        width=0.002,
-        rgba=_object_rgba(_STRING_RGB, variant.tint),
-    )
-    string.wrap_site(EE_SITE)
-    string.wrap_site("peg_top")
-    for site in ("peg_top", "peg_tip", "box_opening"):
-        spec.site(site).rgba = [0.0, 0.0, 0.0, 0.0]
-
-
-_TASK_OBJECTS = {"reach": _add_goal, "peg_in_box": _add_peg_and_box}
-
-
-def build_model(task: str, variant: Variant) -> mujoco.MjModel:
-    """Compile the scene for `task` ("reach" or "peg_in_box") as `variant` looks.
-
-    Raises:
-        ValueError: `task` is not one of ``SCENE_TASKS``.
-    """
-    if task not in _TASK_OBJECTS:
-        raise ValueError(f"unknown robot task {task!r}; expected one of {', '.join(SCENE_TASKS)}")
+def build_model(task: SceneObjects, variant: Variant) -> mujoco.MjModel:
+    """Compile the scene with ``task``'s objects, as ``variant`` looks."""
     spec = mujoco.MjSpec.from_file(str(fetch_scene_path()))
-    spec.modelname = f"dmcgb_robot_{task}_{variant.name}"
-    spec.option.timestep = _TIMESTEP
+    spec.modelname = f"dmcgb_robot_{type(task).__name__.lower()}_{variant.name}"
+    spec.option.timestep = TIMESTEP
     spec.visual.quality.shadowsize = 1024  # texels; enough at 84 px, cheaper than the default
     spec.visual.global_.offwidth = 640
     spec.visual.global_.offheight = 640
     _strip_example_scene(spec)
     _add_surroundings(spec, variant)
-    _TASK_OBJECTS[task](spec, variant)
+    task.add_objects(spec, variant)
     model = spec.compile()
-    if task == "peg_in_box":
-        # A free joint takes one damping value for its 6 dofs; translation and rotation need
-        # different ones, so they are set per dof on the compiled model.
-        dof = model.joint("peg").dofadr[0]
-        model.dof_damping[dof : dof + 3] = _PEG_LINEAR_DAMPING
-        model.dof_damping[dof + 3 : dof + 6] = _PEG_ANGULAR_DAMPING
+    task.adjust_model(model)
     return model

@@ -1,4 +1,5 @@
-"""Wrappers for dmcgb envs. Frame stacking is Gymnasium's ``FrameStackObservation``."""
+"""Wrappers. dmcgb envs repeat actions themselves (``action_repeat=``); ``ActionRepeat`` is for
+other envs. Frame stacking is Gymnasium's ``FrameStackObservation``."""
 
 from dmcgb.wrappers.action_repeat import ActionRepeat
 

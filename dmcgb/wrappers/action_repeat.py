@@ -1,61 +1,59 @@
-"""Repeat each agent action for several control steps, rendering once."""
+"""Repeat each agent action for several steps of any env (dmcgb envs do this themselves)."""
 
 from __future__ import annotations
 
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
-import numpy as np
 
 __all__ = ["ActionRepeat"]
 
 
-class ActionRepeat(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
-    """Apply each action for ``repeat`` control steps and sum the rewards.
+class ActionRepeat(gym.Wrapper):
+    """Apply each action for ``repeat`` steps of the wrapped env and sum the rewards.
 
-    Only the last control step of an agent step renders an observation: the wrapper sets the
-    base env's ``defer_render`` flag (dmcgb envs honour it) for the intermediate steps, so a
-    video background advances once per agent step, as in DMControl-GB. The repetition stops
-    early when an intermediate step terminates or truncates; that step renders.
+    The repetition stops early at a step that terminates or truncates. Every inner step
+    renders its observation; only the last is returned. dmcgb envs take the repeat as their
+    own ``action_repeat`` argument instead (they render once per agent step, advance video
+    backgrounds once per agent step and count the episode in agent steps, as the benchmark
+    does), so wrapping one is refused.
 
     Args:
-        env: the env to wrap (any Gymnasium env; without ``defer_render`` every step renders).
-        repeat: control steps per agent step, at least 1.
+        env: the env to wrap (not a dmcgb env).
+        repeat: inner steps per agent step, at least 1.
 
     Example:
-        >>> import gymnasium as gym, dmcgb
-        >>> env = ActionRepeat(gym.make("dmcgb/CartpoleSwingup-train-v0"), repeat=8)
+        >>> env = ActionRepeat(gym.make("Pendulum-v1"), repeat=4)
         >>> obs, info = env.reset(seed=0)
         >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
-        >>> info["control_steps"]
-        8
+        >>> info["inner_steps"]
+        4
 
     Change logs:
+        v1: refuses dmcgb envs (use their ``action_repeat`` argument); no longer flips a
+            render flag on the wrapped env; ``info["control_steps"]`` is ``info["inner_steps"]``.
         v0: initial version.
     """
 
     def __init__(self, env: gym.Env, repeat: int) -> None:
-        if not isinstance(repeat, int) or repeat < 1:
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
             raise ValueError(f"expected repeat to be an int >= 1, actual value: {repeat!r}")
+        if hasattr(env.unwrapped, "action_repeat") and type(env.unwrapped).__module__.startswith(
+            "dmcgb."
+        ):
+            raise ValueError(
+                f"{type(env.unwrapped).__name__} repeats actions itself: make it with "
+                f"gymnasium.make(id, action_repeat={repeat}) instead of wrapping it in ActionRepeat"
+            )
         super().__init__(env)
         self.repeat = repeat
-        self._can_defer = hasattr(env.unwrapped, "defer_render")
 
-    def step(
-        self, action: np.ndarray
-    ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        total_reward = 0.0
-        base = self.env.unwrapped
-        for i in range(self.repeat):
-            if self._can_defer:
-                base.defer_render = i < self.repeat - 1
-            try:
-                obs, reward, terminated, truncated, info = self.env.step(action)
-            finally:
-                if self._can_defer:
-                    base.defer_render = False
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        total_reward, inner_steps = 0.0, 0
+        while inner_steps < self.repeat:
+            obs, reward, terminated, truncated, info = self.env.step(action)
             total_reward += float(reward)
+            inner_steps += 1
             if terminated or truncated:
                 break
-        info = {**info, "control_steps": i + 1}
-        return obs, total_reward, terminated, truncated, info
+        return obs, total_reward, terminated, truncated, {**info, "inner_steps": inner_steps}

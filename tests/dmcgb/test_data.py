@@ -96,6 +96,34 @@ def test_manifest_matches_the_real_files(shared_data: Path):
         assert data.ASSETS[path].size == (shared_data / path).stat().st_size
 
 
+def test_manifest_frame_counts_are_what_the_videos_hold(shared_data: Path):
+    """Every video's frame count is what its container declares (the benchmark's n); two are
+    also decoded to the end with OpenCV."""
+    import cv2
+
+    def declared(path: Path) -> int:
+        capture = cv2.VideoCapture(str(path))
+        try:
+            return int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        finally:
+            capture.release()
+
+    def decoded(path: Path) -> int:
+        capture, count = cv2.VideoCapture(str(path)), 0
+        while capture.read()[0]:
+            count += 1
+        capture.release()
+        return count
+
+    videos = [n for n in data.GROUPS["all"] if n.endswith(".mp4") and (shared_data / n).exists()]
+    assert len(videos) == 106
+    for name in videos:
+        assert data.ASSETS[name].frames == declared(shared_data / name), name
+    for name in ("video_easy/video2.mp4", "video_hard/video7.mp4"):
+        assert data.ASSETS[name].frames == decoded(shared_data / name) > 400
+    assert data.ASSETS["color_easy.pt"].frames is None
+
+
 def test_places365_assets_use_the_published_md5():
     val, train = data.ASSETS["places365-val"], data.ASSETS["places365-train"]
     assert (val.algorithm, val.digest) == ("md5", "e27b17d8d44f4af9a78502beb927f808")
@@ -244,11 +272,57 @@ def test_download_without_known_hash_warns_and_records_it(cache, tmp_path, monke
     sha = hashlib.sha256(content).hexdigest()
     assert path.read_bytes() == content
     assert (cache / "video_easy" / "video3.mp4.sha256").read_text().split()[0] == sha
-    assert data.verify(["video_easy/video3.mp4"]) == [
-        ("video_easy/video3.mp4", "ok", f"sha256 {sha} (recorded in video3.mp4.sha256)")
-    ]
+    # Its own hash recorded at download is not a published checksum: "unverified", with how
+    # to pin it, never "ok".
+    ((name, verdict, detail),) = data.verify(["video_easy/video3.mp4"])
+    assert (name, verdict) == ("video_easy/video3.mp4", "unverified")
+    assert f"sha256 {sha}" in detail and "unchanged since" in detail
+    assert "to pin it" in detail and "src/env/data/video_easy/video3.mp4" in detail
+    assert "_dmcgb_files.py" in detail
+    data.verified("video_easy/video3.mp4")  # matches the recorded hash: no error, no warning
     path.write_bytes(content[:-1] + b"x")
     assert data.verify(["video_easy/video3.mp4"])[0][1] == "bad"
+    with pytest.raises(ChecksumError, match="recorded at download"):
+        data.verified("video_easy/video3.mp4")
+    (cache / "video_easy" / "video3.mp4.sha256").unlink()
+    ((_, verdict, detail),) = data.verify(["video_easy/video3.mp4"])
+    assert verdict == "unverified" and "none recorded at download" in detail
+
+
+# --- a cached file is checked once per process before it is used --------------------------
+
+
+def test_verified_hashes_once_per_process_and_again_after_a_change(
+    cache, server, shared_data, monkeypatch
+):
+    hashed = []
+    real_hash = data.store.hash_file
+    monkeypatch.setattr(data.store, "hash_file", lambda p, a: hashed.append(p) or real_hash(p, a))
+    path = data.verified(_VIDEO)  # fetched, then checked
+    assert data.verified(_VIDEO) == path
+    assert hashed.count(path) == 1, "a second use in the same process is not re-hashed"
+    # A same-size, damaged file (what a bad disk or a truncated copy looks like).
+    damaged = bytearray(path.read_bytes())
+    damaged[len(damaged) // 2 :] = bytes(len(damaged) - len(damaged) // 2)
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(ChecksumError) as info:
+        data.verified(_VIDEO)
+    message = str(info.value)
+    assert str(path) in message and "python -m dmcgb.data fetch video_hard" in message
+    assert _sha256(path) in message and data.ASSETS[_VIDEO].digest in message
+
+
+def test_verified_warns_once_for_a_file_nobody_can_check(cache, tmp_path, monkeypatch):
+    target = cache / "video_easy" / "video4.mp4"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(os.urandom(1000))
+    with pytest.warns(UserWarning, match="UNVERIFIED"):
+        data.verified("video_easy/video4.mp4")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data.verified("video_easy/video4.mp4")  # once per process
 
 
 # --- offline, read-only ------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gc
+
+import gymnasium as gym
 import mujoco
 import numpy as np
 import pytest
@@ -10,6 +14,7 @@ from gymnasium.utils.env_checker import check_env
 import dmcgb
 from dmcgb import data
 from dmcgb.env import DMCGBEnv
+from dmcgb.errors import ChecksumError, CorruptData
 from dmcgb.modes import KEY_RGB
 from tests.conftest import SEED
 
@@ -54,15 +59,64 @@ def test_other_tasks(task: str, mode: str, dmcgb_data):
     env.close()
 
 
-def test_episode_is_1000_control_steps_and_ends_truncated():
-    env = DMCGBEnv("CartpoleSwingup")
+@pytest.mark.parametrize("repeat", [1, 3, 4, 8])
+def test_episode_length_in_agent_steps_as_the_benchmark(repeat: int):
+    """dmc2gym (the benchmark's fork) registers max_episode_steps = (1000 + r - 1) // r and
+    lets each agent step run r control steps: 334 x 3 = 1002 control steps at r = 3."""
+    benchmark_steps = (1000 + repeat - 1) // repeat
+    env = DMCGBEnv("CartpoleSwingup", image_size=8, action_repeat=repeat)
+    env._render = lambda size: np.zeros((size, size, 3), np.uint8)  # counting, not pixels
     env.reset(seed=SEED)
-    env.defer_render = True  # only the last step renders: keeps the test fast
     action = np.zeros(env.action_space.shape, np.float32)
-    for step in range(1, 1001):
+    steps, truncated = 0, False
+    while not truncated:
         obs, reward, terminated, truncated, _ = env.step(action)
+        steps += 1
         assert not terminated
-        assert truncated == (step == 1000)
+    assert steps == benchmark_steps == env.max_episode_steps
+    control_timestep = 0.01  # s, cartpole
+    assert env.physics.data.time == pytest.approx(benchmark_steps * repeat * control_timestep)
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step(action)
+    assert gym.spec("dmcgb/CartpoleSwingup-train-v0").max_episode_steps is None  # no TimeLimit
+    env.close()
+
+
+def test_action_repeat_sums_control_steps_and_renders_once_per_agent_step():
+    repeated = DMCGBEnv("CartpoleSwingup", action_repeat=4)
+    plain = DMCGBEnv("CartpoleSwingup")
+    renders = []
+    render = repeated._render
+    repeated._render = lambda size: renders.append(size) or render(size)
+    repeated.reset(seed=SEED)
+    plain.reset(seed=SEED)
+    rng = np.random.default_rng(SEED)
+    for _ in range(5):
+        action = rng.uniform(-1, 1, repeated.action_space.shape).astype(np.float32)
+        obs, reward, *_ = repeated.step(action)
+        expected = 0.0
+        for _ in range(4):
+            plain_obs, r, *_ = plain.step(action)
+            expected += r
+        assert reward == pytest.approx(expected, abs=1e-12)
+        np.testing.assert_array_equal(obs, plain_obs)
+    assert len(renders) == 1 + 5
+    repeated.close()
+    plain.close()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_action_is_refused_before_the_physics_moves(bad: float):
+    env = DMCGBEnv("WalkerWalk", image_size=16, action_repeat=2)
+    env.reset(seed=SEED)
+    state = env.physics.get_state().copy()
+    action = np.zeros(env.action_space.shape, np.float32)
+    action[3] = bad
+    with pytest.raises(ValueError, match=r"NaN or infinity at index \[3\]"):
+        env.step(action)
+    np.testing.assert_array_equal(env.physics.get_state(), state)
+    with pytest.raises(ValueError, match="expected an action of shape"):
+        env.step(np.zeros(2, np.float32))
     env.close()
 
 
@@ -160,42 +214,129 @@ def test_video_modes_paint_the_key_colour(mode: str, floor_keyed: bool, dmcgb_da
     env.close()
 
 
-def test_video_sequence_and_background_frames(dmcgb_data):
-    env = DMCGBEnv("WalkerWalk", "videohard")
-    indices = []
-    for episode in range(3):
+class BenchmarkVideoWrapper:
+    """The video choice of DMControl-GB's VideoWrapper (src/env/wrappers.py at ff9c0aa): the
+    index starts at 0 when the env is made, and every reset first advances it, then loads that
+    video. The evaluation env is made (seeded) once and never reseeded (src/eval.py), so its
+    k-th episode shows video (k + 1) mod n."""
+
+    def __init__(self, num_videos: int) -> None:
+        self._index, self._num_videos = 0, num_videos
+
+    def reset(self) -> int:
+        self._index = (self._index + 1) % self._num_videos
+        return self._index
+
+
+def test_video_sequence_is_the_benchmarks(dmcgb_data):
+    env = DMCGBEnv("WalkerWalk", "videoeasy", image_size=16, action_repeat=8)
+    benchmark = BenchmarkVideoWrapper(10)
+    for episode in range(12):  # past the wrap-around
         _, info = env.reset(seed=SEED if episode == 0 else None)
-        indices.append(info["video_index"])
+        assert info["video_index"] == benchmark.reset()
         assert info["video_frame"] == 0
-        for step in range(1, 3):
-            _, _, _, _, info = env.step(env.action_space.sample())
-            assert info["video_frame"] == step
-    assert indices == [1, 2, 3]  # episode k shows video k mod 100
+    for step in range(1, 3):
+        _, _, _, _, info = env.step(env.action_space.sample())
+        assert info["video_frame"] == step  # one background frame per agent step
     _, info = env.reset(seed=SEED)
     assert info["video_index"] == 1  # a seeded reset restarts the sequence
     env.close()
 
 
-def test_video_episodes_wrap_and_reuse_decoded_videos(dmcgb_data, monkeypatch):
-    from dmcgb import video
-
-    env = DMCGBEnv("CartpoleSwingup", "videoeasy")
-    # video_easy in the shared copy lacks video3..5 and 7: use episodes 8, 9, 10 -> videos 8, 9, 0
+def test_episode_option_makes_the_kth_episode_of_the_sequence(dmcgb_data):
+    env = DMCGBEnv("CartpoleSwingup", "videohard", image_size=16, action_repeat=8)
+    for k in (0, 5, 98, 99, 100, 250):
+        _, info = env.reset(seed=SEED, options={"episode": k})
+        assert info["video_index"] == (k + 1) % 100
+    # Same seed and k: the same episode, frame for frame.
+    first = env.reset(seed=7, options={"episode": 3})[0]
+    again = env.reset(seed=7, options={"episode": 3})[0]
+    np.testing.assert_array_equal(first, again)
+    # Without a seed the option only moves the sequence; reset() continues after it.
+    _, info = env.reset(options={"episode": 41})
+    assert info["video_index"] == 42
+    assert env.reset()[1]["video_index"] == 43
+    # reset(seed) then reset() twice shows what reset(seed, episode=2) shows.
     env.reset(seed=SEED)
-    env._episode = 7
-    seen = [env.reset()[1]["video_index"] for _ in range(3)]
-    assert seen == [8, 9, 0]
-    decoded = []
-    real_load = video.load_video
-    monkeypatch.setattr(video, "load_video", lambda path: decoded.append(path) or real_load(path))
-    env._episode = 7
-    again = [env.reset()[1]["video_index"] for _ in range(3)]
-    assert again == seen and decoded == []  # served from the cache, no disk access
+    env.reset()
+    continued = env.reset()[1]
+    jumped = env.reset(seed=SEED, options={"episode": 2})[1]
+    assert continued == jumped
+    for bad in (-1, 1.5, "3", True):
+        with pytest.raises(ValueError, match=r"options\['episode'\]"):
+            env.reset(seed=SEED, options={"episode": bad})
+    env.close()
+
+
+@pytest.mark.parametrize("mode", ["train", "coloreasy"])
+def test_episode_option_does_not_change_non_video_modes(mode: str, dmcgb_data):
+    env = DMCGBEnv("CartpoleSwingup", mode, image_size=16)
+    plain = env.reset(seed=SEED)
+    with_option = env.reset(seed=SEED, options={"episode": 17})
+    np.testing.assert_array_equal(plain[0], with_option[0])
+    assert plain[1] == with_option[1]
+    env.close()
+
+
+def test_video_modes_keep_only_what_the_next_episodes_need(dmcgb_data):
+    """Per env: this episode's video, the next one and episode 0's, each cut to the frames an
+    episode can show; shared between envs of a process; nothing else kept."""
+    from dmcgb.video import VIDEO_CACHE
+
+    frame_bytes = 84 * 84 * 3
+    gc.collect()
+    baseline = VIDEO_CACHE.held_bytes()
+    a = DMCGBEnv("WalkerWalk", "videohard", action_repeat=4)
+    b = DMCGBEnv("WalkerWalk", "videohard", action_repeat=4)
+    a.reset(seed=SEED)
+    b.reset(seed=SEED)
+    assert a._background.result() is b._background.result()  # one copy for both
+    assert a._background.result().shape == (251, 84, 84, 3)  # frames 0..250 of 500
+    for _ in range(4):
+        a.reset()
+    [f.result() for env in (a, b) for f in env._held.values()]  # the prefetches are done
+    videos = {a.video_index(0), a.video_index(a._episode), a.video_index(a._episode + 1)}
+    videos |= {b.video_index(0), b.video_index(b._episode + 1)}
+    gc.collect()
+    assert VIDEO_CACHE.held_bytes() - baseline == len(videos) * 251 * frame_bytes
+    a.close()
+    b.close()
+    gc.collect()
+    assert VIDEO_CACHE.held_bytes() == baseline  # freed with the envs that held them
+
+
+def test_a_video_that_decodes_short_names_the_file_and_the_fix(dmcgb_data, monkeypatch):
+    # The manifest says video 1 holds 600 frames; the file holds 500.
+    name = "video_hard/video1.mp4"
+    monkeypatch.setitem(data.ASSETS, name, dataclasses.replace(data.ASSETS[name], frames=600))
+    env = DMCGBEnv("WalkerWalk", "videohard", image_size=16, action_repeat=1)
+    with pytest.raises(CorruptData) as info:
+        env.reset(seed=SEED)
+    message = str(info.value)
+    assert "video1.mp4" in message and "500 of the 600" in message
+    assert "python -m dmcgb.data fetch video_hard" in message
+    env.close()
+
+
+def test_a_damaged_cached_video_is_refused_before_it_is_decoded(tmp_path, dmcgb_data, monkeypatch):
+    root = tmp_path / "data"
+    (root / "video_hard").mkdir(parents=True)
+    good = (dmcgb_data / "video_hard" / "video1.mp4").read_bytes()
+    damaged = good[: len(good) // 2] + bytes(len(good) - len(good) // 2)  # same size
+    (root / "video_hard" / "video1.mp4").write_bytes(damaged)
+    monkeypatch.setenv("DMCGB_DATA_DIR", str(root))
+    env = DMCGBEnv("WalkerWalk", "videohard", image_size=16)
+    with pytest.raises(ChecksumError) as info:
+        env.reset(seed=SEED)
+    assert "video1.mp4" in str(info.value)
+    assert "python -m dmcgb.data fetch video_hard" in str(info.value)
     env.close()
 
 
 def test_render_is_the_composited_scene_at_render_size(dmcgb_data):
     env = DMCGBEnv("WalkerWalk", "videohard", render_mode="rgb_array", render_size=160)
+    with pytest.raises(gym.error.ResetNeeded, match="reset"):
+        env.render()
     obs, _ = env.reset(seed=SEED)
     frame = env.render()
     assert frame.shape == (160, 160, 3) and frame.dtype == np.uint8
@@ -204,6 +345,17 @@ def test_render_is_the_composited_scene_at_render_size(dmcgb_data):
     raw = env._camera(160).render()
     assert key_mask(raw).mean() > 0.3  # the raw scene is mostly green screen
     assert key_mask(frame).mean() < 0.05  # the composite shows the video instead
+    # After two steps the background is frame 2 of this episode's video, at render size.
+    from dmcgb.video import read_frames
+
+    env.step(env.action_space.sample())
+    env.step(env.action_space.sample())
+    raw = env._camera(160).render().copy()
+    frame = env.render()
+    mask = key_mask(raw)
+    video = read_frames(dmcgb_data / "video_hard" / f"video{env._video_index}.mp4", 160, 3)
+    np.testing.assert_array_equal(frame[mask], video[2][mask])
+    np.testing.assert_array_equal(frame[~mask], raw[~mask])
     env.close()
 
 

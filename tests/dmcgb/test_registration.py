@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import dmcgb
+from dmcgb.env import DMCGBEnv
 from dmcgb.errors import UnknownTask
 from dmcgb.modes import EPISODE_LENGTH, IMAGE_SIZE
 from dmcgb.scene import COLOR_KEYS
@@ -41,6 +44,7 @@ def test_modes_and_cameras():
     assert list(dmcgb.MODES) == ["train", "coloreasy", "colorhard", "videoeasy", "videohard"]
     assert dmcgb.MODES["videoeasy"].videos == 10
     assert dmcgb.MODES["videohard"].videos == 100
+    assert dmcgb.MODES["train"].videos == dmcgb.MODES["colorhard"].videos == 0
     assert camera_id("walker") == 0 and camera_id("quadruped") == 2
     assert IMAGE_SIZE == 84 and EPISODE_LENGTH == 1000
     assert COLOR_KEYS == ("grid_rgb1", "grid_rgb2", "self_rgb", "skybox_rgb")
@@ -49,15 +53,101 @@ def test_modes_and_cameras():
     ]
 
 
-def test_every_id_is_registered():
+def test_every_id_is_registered_from_the_registries():
+    from dmcgb import robot
+
     ids = dmcgb.all_env_ids()
-    assert len(ids) == len(dmcgb.TASKS) * 5 + 2 * 6
+    expected = {f"dmcgb/{task}-{mode}-v0" for task in dmcgb.TASKS for mode in dmcgb.MODES}
+    expected |= {
+        f"dmcgb/Robot{''.join(p.capitalize() for p in task.split('_'))}-{variant}-v0"
+        for task in robot.TASKS
+        for variant in robot.ROBOT_VARIANTS
+    }
+    assert set(ids) == expected and len(ids) == len(expected)
+    assert len(ids) >= 28 * 5 + 2 * 6
     for id_ in ids:
-        assert id_ in gym.registry
-    assert "dmcgb/WalkerWalk-videohard-v0" in ids
-    assert "dmcgb/RobotPegInBox-test5-v0" in ids
-    assert gym.spec("dmcgb/WalkerWalk-train-v0").max_episode_steps == 1000
-    assert gym.spec("dmcgb/RobotReach-train-v0").max_episode_steps == 50
+        spec = gym.spec(id_)
+        # The envs cut their episodes themselves (the length depends on action_repeat).
+        assert spec.max_episode_steps is None
+    assert gym.spec("dmcgb/RobotPegInBox-test5-v0").kwargs == {"task": "peg_in_box", "variant": "test5"}
+    assert gym.spec("dmcgb/WalkerWalk-videohard-v0").kwargs == {"task": "WalkerWalk", "mode": "videohard"}
+    for mode in dmcgb.MODES.values():
+        assert gym.spec(dmcgb.env_id("WalkerWalk", mode.name)).entry_point == mode.entry_point
+
+
+class CountingEnv(DMCGBEnv):
+    """A mode's own env class, as a new mode (e.g. distractingcs) would add one."""
+
+    def __init__(self, task: str, mode: str, strength: float, **kwargs) -> None:
+        super().__init__(task, mode, **kwargs)
+        self.strength = strength
+        self.calls: list[tuple] = []
+
+    def _start_episode(self, seed, episode):
+        self.calls.append(("start", seed, episode))
+
+    def _after_control_step(self):
+        self.calls.append(("control",))
+
+    def _before_render(self):
+        self.calls.append(("render",))
+
+    def _episode_info(self):
+        return {"strength": self.strength}
+
+
+def test_a_new_mode_is_data_plus_its_own_env_class(monkeypatch):
+    """How distractingcs and its fixed intensities are added: Modes naming their env class,
+    fixed arguments and domains; ids, parsing and the README tables follow."""
+    from dmcgb import modes, registration
+
+    entry = f"{__name__}:CountingEnv"
+    free = modes.Mode("counting", "train", "a test mode", entry_point=entry, domains=("cartpole",))
+    fixed = dataclasses.replace(free, name="counting0.25", kwargs={"strength": 0.25})
+    for mode in (free, fixed):
+        monkeypatch.setitem(modes.MODES, mode.name, mode)
+    ids = registration.all_env_ids()
+    cartpole = [t for t, spec in dmcgb.TASKS.items() if spec.domain == "cartpole"]
+    assert {i for i in ids if "-counting" in i} == {
+        f"dmcgb/{t}-{m}-v0" for t in cartpole for m in ("counting", "counting0.25")
+    }
+    assert registration.parse_env_id("dmcgb/CartpoleSwingup-counting0.25-v0") == (
+        "CartpoleSwingup", "counting0.25"
+    )
+    with pytest.raises(UnknownTask):
+        registration.parse_env_id("dmcgb/WalkerWalk-counting0.25-v0")
+    assert "`counting0.25` (domains cartpole only)" in registration.readme_tables()
+    registration.register_envs()
+    try:
+        env = gym.make("dmcgb/CartpoleSwingup-counting0.25-v0", action_repeat=3, image_size=16)
+        inner = env.unwrapped
+        assert isinstance(inner, CountingEnv) and inner.strength == 0.25
+        _, info = env.reset(seed=5, options={"episode": 4})
+        assert info == {"strength": 0.25}
+        env.step(np.zeros(1, np.float32))
+        assert inner.calls == [("start", 5, 4), ("render",)] + [("control",)] * 3 + [("render",)]
+        env.close()
+        other = gym.make("dmcgb/CartpoleBalance-counting-v0", strength=2.0, image_size=16)
+        assert other.unwrapped.strength == 2.0
+        other.close()
+        with pytest.raises(UnknownTask, match="defined for the domains"):
+            CountingEnv("WalkerWalk", "counting", strength=1.0)
+    finally:
+        for id_ in [i for i in ids if "-counting" in i]:
+            gym.registry.pop(id_, None)
+
+
+def test_readme_tables_are_the_registries():
+    """The README's id and mode tables are written by `python -m dmcgb`."""
+    from pathlib import Path
+
+    from dmcgb.registration import readme_tables
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    tables = readme_tables().split("\n\n")
+    assert len(tables) == 2  # ids, modes
+    for table in tables:
+        assert table.strip() + "\n" in readme, "run `python -m dmcgb` and paste its tables"
 
 
 def test_parse_env_id_round_trip():
@@ -100,3 +190,24 @@ def test_module_prefix_make_needs_no_import():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_envs_do_not_import_the_agent_stack(dmcgb_data):
+    """`pip install dmcgb-sgqn` without extras has no torch: importing dmcgb and making,
+    resetting and stepping its envs (every suite, every kind of mode) must not need it."""
+    code = (
+        "import sys\n"
+        "import gymnasium as gym, numpy as np, dmcgb\n"
+        "assert 'torch' not in sys.modules, 'import dmcgb imported torch'\n"
+        "for env_id in ('dmcgb/WalkerWalk-videohard-v0', 'dmcgb/CartpoleSwingup-coloreasy-v0',\n"
+        "               'dmcgb/RobotPegInBox-test3-v0'):\n"
+        "    env = gym.make(env_id, action_repeat=2)\n"
+        "    env.reset(seed=0)\n"
+        "    env.step(np.zeros(env.action_space.shape, np.float32))\n"
+        "    env.close()\n"
+        "agent = {'torch', 'tyro', 'matplotlib', 'rliable', 'pandas', 'ray', 'imageio'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in agent))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "[]"

@@ -12,21 +12,22 @@ from gymnasium.utils.env_checker import check_env
 
 from dmcgb.errors import UnknownTask
 from dmcgb.robot import (
-    ACTION_SCALE,
-    EPISODE_STEPS,
+    EPISODE_LENGTH,
     ROBOT_TASKS,
     ROBOT_VARIANTS,
-    RobotEnv,
+    TASKS,
     gallery,
     physics,
     scene,
     tasks,
     textures,
 )
+from dmcgb.robot.env import ACTION_SCALE, RobotEnv
 from dmcgb.robot.variants import TABLE_SURFACES, VARIANTS
 from tests.conftest import SEED
 
-TASK_NAMES = tuple(ROBOT_TASKS.values())
+TASK_NAMES = tuple(TASKS)
+EPISODE_STEPS = EPISODE_LENGTH  # agent steps at action repeat 1
 
 
 def _make(task: str, variant: str = "train", **kwargs) -> RobotEnv:
@@ -40,9 +41,16 @@ def _scripted_action(env: RobotEnv) -> np.ndarray:
     return np.clip(offset / ACTION_SCALE, -1.0, 1.0).astype(np.float32)
 
 
+def _without_rendering(env: RobotEnv) -> RobotEnv:
+    """Skip the camera in tests about physics and rewards: a robot frame costs tens of ms
+    on a busy CPU (shadow map and meshes, whatever the image size)."""
+    blank = np.zeros(env.observation_space.shape, np.uint8)
+    env._render_frame = lambda size: blank
+    return env
+
+
 def _run_episode(env: RobotEnv, seed: int, policy) -> tuple[list[float], bool]:
-    """Run one full episode without rendering the intermediate frames."""
-    env.defer_render = True
+    """Run one full episode."""
     env.reset(seed=seed)
     rewards, truncated, info = [], False, {}
     while not truncated:
@@ -57,7 +65,8 @@ def _run_episode(env: RobotEnv, seed: int, policy) -> tuple[list[float], bool]:
 
 def test_pinned_numbers() -> None:
     assert ACTION_SCALE == 0.05
-    assert EPISODE_STEPS == 50
+    assert EPISODE_LENGTH == 50
+    assert physics.CONTROL_TIMESTEP == pytest.approx(0.04)
     assert tasks.REACH_THRESHOLD == 0.05
     assert tasks.PEG_XY_THRESHOLD == 0.05
     assert tasks.PEG_SUCCESS_THRESHOLD == 0.08
@@ -145,9 +154,8 @@ def test_async_vector_env_from_registered_id() -> None:
 
 
 def test_truncation_at_50_steps_and_reset_needed() -> None:
-    env = _make("reach")
+    env = _without_rendering(_make("reach"))
     try:
-        env.defer_render = True
         env.reset(seed=SEED)
         for step in range(1, EPISODE_STEPS + 1):
             _, _, terminated, truncated, _ = env.step(np.zeros(2, np.float32))
@@ -171,26 +179,38 @@ def test_step_before_reset_is_an_error() -> None:
         env.close()
 
 
-def test_defer_render_returns_previous_observation_until_episode_end() -> None:
+@pytest.mark.parametrize("repeat", [2, 3])
+def test_action_repeat_sums_control_steps_and_renders_once(repeat: int) -> None:
+    """An agent step of repeat r equals r control steps of a repeat-1 env, and the episode
+    lasts ceil(50 / r) agent steps."""
     actions = np.random.default_rng(SEED).uniform(-1, 1, (EPISODE_STEPS, 2)).astype(np.float32)
-    eager, deferred = _make("peg_in_box"), _make("peg_in_box")
+    single = _without_rendering(_make("peg_in_box"))  # the reference for physics and rewards
+    repeated = _make("peg_in_box", action_repeat=repeat)
+    renders = []
+    render_frame = repeated._render_frame
+    repeated._render_frame = lambda size: renders.append(size) or render_frame(size)
     try:
-        deferred.defer_render = True
-        eager_obs, _ = eager.reset(seed=SEED)
-        first_obs, _ = deferred.reset(seed=SEED)
-        np.testing.assert_array_equal(first_obs, eager_obs)
-        for step, action in enumerate(actions, start=1):
-            eager_obs, *_ = eager.step(action)
-            obs, _, _, truncated, _ = deferred.step(action)
-            if step < EPISODE_STEPS:
-                assert obs is first_obs  # no render: the very same object comes back
-        assert truncated
-        # The step that ends the episode renders, and shows the same state as the eager env.
-        assert obs is not first_obs
-        np.testing.assert_array_equal(obs, eager_obs)
+        single.reset(seed=SEED)
+        repeated.reset(seed=SEED)
+        np.testing.assert_array_equal(repeated.physics.data.qpos, single.physics.data.qpos)
+        steps, truncated = 0, False
+        while not truncated:
+            action = actions[steps]
+            obs, reward, _, truncated, info = repeated.step(action)
+            steps += 1
+            if steps * repeat > EPISODE_STEPS:
+                break  # the repeat-1 env ends at 50 control steps; this agent step goes past
+            expected = sum(single.step(action)[1] for _ in range(repeat))
+            assert reward == pytest.approx(expected, abs=1e-12)
+            np.testing.assert_array_equal(repeated.physics.data.qpos, single.physics.data.qpos)
+        while not truncated:
+            *_, truncated, _ = repeated.step(actions[steps])
+            steps += 1
+        assert steps == -(-EPISODE_STEPS // repeat) == repeated.max_episode_steps
+        assert len(renders) == 1 + steps  # the reset frame, then one per agent step
     finally:
-        eager.close()
-        deferred.close()
+        single.close()
+        repeated.close()
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)
@@ -241,7 +261,7 @@ def test_render_without_render_mode_warns_and_returns_none() -> None:
 
 
 def test_scripted_controller_solves_reach_and_random_policy_mostly_does_not() -> None:
-    env = _make("reach")
+    env = _without_rendering(_make("reach"))
     env.action_space.seed(SEED)
     try:
         scripted = [_run_episode(env, SEED + i, _scripted_action) for i in range(10)]
@@ -256,9 +276,8 @@ def test_scripted_controller_solves_reach_and_random_policy_mostly_does_not() ->
 
 
 def test_reach_reward_formula_and_sticky_success() -> None:
-    env = _make("reach")
+    env = _without_rendering(_make("reach"))
     try:
-        env.defer_render = True
         env.reset(seed=SEED)
         action = np.array([0.3, -0.4], np.float32)
         _, reward, _, _, info = env.step(action)
@@ -279,7 +298,7 @@ def test_reach_reward_formula_and_sticky_success() -> None:
 
 
 def test_peg_in_box_reward_increases_as_the_peg_approaches_the_box() -> None:
-    env = _make("peg_in_box")
+    env = _without_rendering(_make("peg_in_box"))
     away = lambda e: -_scripted_action(e)  # noqa: E731
     still = lambda e: np.zeros(2, np.float32)  # noqa: E731
     try:
@@ -312,9 +331,8 @@ def test_peg_in_box_reward_increases_as_the_peg_approaches_the_box() -> None:
 
 
 def test_end_effector_stays_at_its_height_inside_the_workspace() -> None:
-    env = _make("reach")
+    env = _without_rendering(_make("reach"))
     try:
-        env.defer_render = True
         env.reset(seed=SEED)
         for direction in ([1.0, 1.0], [-1.0, -1.0]):
             for _ in range(20):
@@ -400,9 +418,8 @@ def test_variants_share_physics(task: str) -> None:
     actions = np.random.default_rng(SEED).uniform(-1, 1, (10, 2)).astype(np.float32)
     reference = None
     for variant in ROBOT_VARIANTS:
-        env = _make(task, variant)
+        env = _without_rendering(_make(task, variant))
         try:
-            env.defer_render = True
             env.reset(seed=SEED)
             trajectory = []
             for action in actions:
@@ -461,3 +478,48 @@ def test_gallery_renders_all_variants(tmp_path: Path) -> None:
 def test_bad_arguments_name_the_problem(kwargs: dict, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         RobotEnv(**kwargs)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_action_is_refused_before_the_physics_moves(bad: float) -> None:
+    env = _without_rendering(_make("reach"))
+    try:
+        env.reset(seed=SEED)
+        env.step(np.array([0.5, 0.5], np.float32))
+        qpos, time = env.physics.data.qpos.copy(), env.physics.data.time
+        with pytest.raises(ValueError, match=r"NaN or infinity at index \[1\]"):
+            env.step(np.array([0.1, bad], np.float32))
+        np.testing.assert_array_equal(env.physics.data.qpos, qpos)
+        assert env.physics.data.time == time
+        _, reward, *_ = env.step(np.array([0.1, 0.1], np.float32))  # the episode goes on
+        assert np.isfinite(reward)
+    finally:
+        env.close()
+
+
+def test_registry_derives_ids_scene_and_gallery_rows() -> None:
+    assert ROBOT_TASKS == {"RobotReach": "reach", "RobotPegInBox": "peg_in_box"}
+    for name, task in ROBOT_TASKS.items():
+        cls = __import__("dmcgb.robot", fromlist=["task_class"]).task_class(task)
+        assert issubclass(cls, tasks.Task) and cls.__name__ == name.removeprefix("Robot")
+    with pytest.raises(UnknownTask, match="expected one of reach, peg_in_box"):
+        RobotEnv("push")
+
+
+def test_pinned_gymnasium_robotics_provides_the_fetch_assets() -> None:
+    """The scene relies on names inside gymnasium-robotics' Fetch model: the installed version
+    is the one pyproject pins, and every name the scene removes or freezes exists there."""
+    import re
+    from importlib.metadata import requires, version
+
+    (pin,) = [r for r in requires("dmcgb-sgqn") if r.startswith("gymnasium-robotics")]
+    assert re.fullmatch(r"gymnasium-robotics==[\d.]+", pin.replace(" ", "")), pin
+    assert version("gymnasium-robotics") == pin.split("==")[1]
+    spec = mujoco.MjSpec.from_file(str(scene.fetch_scene_path()))
+    for joint in scene._FROZEN_JOINTS:
+        assert spec.joint(joint) is not None, joint
+    for body in (*scene._REMOVED_BODIES, scene.MOCAP_BODY, scene.ROBOT_ROOT_BODY):
+        assert spec.body(body) is not None, body
+    assert spec.site(scene.EE_SITE) is not None
+    model = spec.compile()  # the meshes load
+    assert model.nmesh > 10

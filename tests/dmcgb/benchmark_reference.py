@@ -1,4 +1,4 @@
-"""The benchmark's per-pixel compositing, written plainly: a slow reference for tests and bench.
+"""The benchmark's per-pixel compositing, written plainly: a slow reference for tests and bench/.
 
 DMControl-GB resizes the background frame with torch's bilinear interpolation (half-pixel
 centres) on values in [0, 1], truncates back to uint8, then walks the frame pixel by pixel and
