@@ -68,7 +68,7 @@ class ProgressLine:
     def render(self, done: int, running: int, failed: int, queued: int, remaining: int) -> str:
         """The line's text, given the cells' counts and the agent steps left to train."""
         rate = self.steps_per_second()
-        speed = f"{rate:,.0f} steps/s" if rate else "-- steps/s"
+        speed = f"{rate:,.{0 if rate >= 10 else 1}f} steps/s" if rate else "-- steps/s"
         eta = format_duration(remaining / rate) if rate else "--"
         if remaining == 0:
             eta = "0:00:00"

@@ -181,7 +181,8 @@ class Summary:
     def lines(self) -> list[str]:
         c = self.counts
         done = c.get("finished", 0) + c.get("already finished", 0)
-        rate = f"{self.steps_per_second:,.0f} steps/s" if self.steps_per_second else "-- steps/s"
+        rate = self.steps_per_second
+        rate = f"{rate:,.{0 if rate >= 10 else 1}f} steps/s" if rate else "-- steps/s"
         head = (
             f"sweep summary: {done}/{len(self.results)} cells finished "
             f"({c.get('already finished', 0)} before this invocation), "
