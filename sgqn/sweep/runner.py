@@ -69,7 +69,22 @@ def connect(address: str | None, num_cpus: int | None, num_gpus: int | None) -> 
     if address:
         if num_cpus is not None or num_gpus is not None:
             raise SweepError("--num-cpus/--num-gpus size a local Ray instance, not --address")
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError) as error:
+            lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+            auth = "AuthToken" in f"{error} {error.__cause__}"  # Ray chains the real cause
+            hint = (
+                "the cluster uses token authentication (Ray's default for `ray start`): set "
+                "RAY_AUTH_MODE=token here, with the cluster's token in ~/.ray/auth_token or "
+                "RAY_AUTH_TOKEN_PATH"
+                if auth
+                else "check the address (`ray status` on the head node prints it)"
+            )
+            raise SweepError(
+                f"cannot connect to the Ray cluster at {address!r} ({lines[-1] if lines else error}); "
+                f"{hint}"
+            ) from None
         return False
     from dmcgb.rendering import ensure_gl_backend
 
