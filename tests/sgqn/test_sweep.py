@@ -7,6 +7,7 @@ Every sweep runs as ``python -m sgqn.sweep`` in its own session with at most two
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -14,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -96,15 +98,17 @@ def _assert_session_gone(sid: int, timeout: float = 30.0) -> None:
 class _Sweep:
     """``python -m sgqn.sweep ...`` in a session of its own (the test can kill all of it)."""
 
-    def __init__(self, cwd: Path, *args: str) -> None:
+    def __init__(self, cwd: Path, *args: str, address: str | None = None) -> None:
         self.out_path = cwd / f"sweep-{time.monotonic_ns()}.out"
         self._out = open(self.out_path, "w")
+        ray = ["--address", address] if address else ["--num-cpus", str(_WORKERS)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sgqn.sweep", *args, "--num-cpus", str(_WORKERS)],
+            [sys.executable, "-m", "sgqn.sweep", *args, *ray],
             cwd=cwd,
             stdout=self._out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=_RAY_ENV,
         )
         self.sid = self.proc.pid
         self.workers_seen: list[list[str]] = []  # Ray's workers, at each look
@@ -157,6 +161,41 @@ class _Sweep:
         if not self._out.closed:
             self._out.flush()
         return self.out_path.read_text()
+
+
+# Token authentication is Ray's own business; `ray start` and the drivers here agree to go
+# without it, and run workers at normal priority (Ray's default niceness is 15).
+_RAY_ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_worker_niceness": "0"}
+
+
+@contextlib.contextmanager
+def _ray_cluster(folder: Path):
+    """A Ray head started with ``ray start --head`` (as in a Slurm allocation); yields its
+    address, and kills all of it at the end."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = folder / "ray-start.out"
+    ray = Path(sys.executable).with_name("ray")
+    with open(out, "w") as stream:
+        head = subprocess.Popen(
+            [str(ray), "start", "--head", f"--port={port}", f"--num-cpus={_WORKERS}"]
+            + ["--include-dashboard=false", "--disable-usage-stats", "--block"],
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=_RAY_ENV,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not (found := re.search(r"--address='([^']+)'", out.read_text())):
+            assert head.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.2)
+        yield found[1]
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+        _assert_session_gone(head.pid)
 
 
 def _pid_in_log(run_dir: Path, label: str) -> int:
@@ -623,9 +662,12 @@ def test_resume_after_a_crash_and_a_ctrl_c_runs_only_the_unfinished_cells(tmp_pa
     step = load_checkpoint(s3 / "checkpoint.pt")["step"]
     assert 50 <= step < 100, "s3's checkpoint must come from the stop (periodic ones are at 100)"
 
-    # 3. Resume again: everything finishes; s1 was never touched again.
-    sweep = _Sweep(tmp_path, "--resume", str(sweep_dir))
-    assert sweep.wait() == 0, sweep.output()
+    # 3. Resume again, on a Ray cluster started apart (--address): everything finishes; s1 was
+    # never touched again.
+    with _ray_cluster(tmp_path) as address:
+        sweep = _Sweep(tmp_path, "--resume", str(sweep_dir), address=address)
+        assert sweep.wait() == 0, sweep.output()
+    assert "at once on the cluster" in sweep.output()
     assert all(cell_state(d) == "finished" for d in (s1, s2, s3))
     assert (s1 / "results.json").read_bytes() == s1_results
     assert (s1 / "results.json").stat().st_mtime_ns == s1_mtime
