@@ -25,7 +25,6 @@ _RESOLVED = dict(
     save_freq=500,
     saliency_freq=0,
     batch_size=128,
-    overlay_pool_size=256,
 )
 _REPS = 300  # bootstrap resamples in tests (the default 50000 takes seconds per cell)
 

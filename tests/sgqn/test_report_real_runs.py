@@ -37,10 +37,6 @@ def _plain_returns(run_dir, name):
     return {r["mode"]: r["returns"] for r in data["results"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs sgqn.train writing evals/ and results.json through sgqn.results (eval)",
-)
 def test_report_of_real_runs(tmp_path, dmcgb_data):
     runs = tmp_path / "runs"
     for seed in (1, 2):

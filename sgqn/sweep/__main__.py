@@ -1,0 +1,5 @@
+"""``python -m sgqn.sweep``."""
+
+from sgqn.sweep.cli import cli
+
+cli()
