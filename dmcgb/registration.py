@@ -115,16 +115,19 @@ def register_envs() -> None:
 
 def readme_tables() -> str:
     """The README's tables of ids and modes (Markdown), written from the registries."""
-    dmc = ", ".join(f"`{name}`" for name in TASKS)
+    # Tasks that have the same modes share a row (some modes exist for some domains only).
+    rows: dict[tuple[str, ...], list[str]] = {}
+    for name, task in TASKS.items():
+        modes = tuple(m.name for m in MODES.values() if m.has_domain(task.domain))
+        rows.setdefault(modes, []).append(name)
 
-    def mode_cell(mode) -> str:
-        only = f" (domains {', '.join(mode.domains)} only)" if mode.domains is not None else ""
-        return f"`{mode.name}`{only}"
+    def cell(names) -> str:
+        return ", ".join(f"`{n}`" for n in names)
 
     lines = [
         "| tasks | modes / variants |",
         "| --- | --- |",
-        f"| {dmc} | {', '.join(mode_cell(m) for m in MODES.values())} |",
+        *(f"| {cell(rows[modes])} | {cell(modes)} |" for modes in sorted(rows, key=len, reverse=True)),
         f"| {', '.join(f'`{name}`' for name in ROBOT_TASKS)} | "
         f"{', '.join(f'`{v}`' for v in ROBOT_VARIANTS)} |",
         "",

@@ -94,9 +94,9 @@ def test_robot_run_resumes_exactly_and_evaluates(algo, tmp_path):
         assert record["config"]["extra"]["overlay"].startswith("embedded")
         assert a["agent"]["overlay_drawn"] > 0
 
-    rows = sgqn_eval.main(straight, modes="train,test1", episodes=1, saliency=True)
-    assert [r["mode"] for r in rows] == ["train", "test1"]
-    assert all(r["algo"] == algo and r["step"] == steps for r in rows)
+    evaluation = sgqn_eval.main(straight, modes="train,test1", episodes=1, saliency=True)
+    assert evaluation.modes == ["train", "test1"] and evaluation.step == steps
+    assert all(r.algo == algo and r.successes is not None for r in evaluation.results)
     assert (straight / "saliency" / f"eval_step{steps:08d}.png").stat().st_size > 10_000
 
 
@@ -117,6 +117,6 @@ def test_dmc_run_trains_and_explains_on_video_hard(algo, tmp_path, dmcgb_data):
     train.main(cfg, progress=False)
     results = json.loads((run_dir / "results.json").read_text())["results"]
     assert [(r["mode"], r["algo"], r["step"]) for r in results] == [("train", algo, 130)]
-    rows = sgqn_eval.main(run_dir, modes="videohard", episodes=1, saliency=True)
-    assert rows[0]["mode"] == "videohard" and rows[0]["algo"] == algo
+    evaluation = sgqn_eval.main(run_dir, modes="videohard", episodes=1, saliency=True)
+    assert evaluation.modes == ["videohard"] and evaluation.results[0].algo == algo
     assert (run_dir / "saliency" / "eval_step00000130.png").stat().st_size > 10_000
