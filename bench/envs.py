@@ -60,7 +60,7 @@ def _conditions() -> str:
 
 
 def _table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
     print(f"\n{title}")
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -184,7 +184,7 @@ def bench_modes(task: str, steps: int, resets: int, repeat: int, davis_dir: str 
         ids += [dmcgb.env_id(task, f"distractingcs{i}") for i in (0.1, 0.5)]
     ids += [dmcgb.env_id(robot, "train") for robot in dmcgb.ROBOT_TASKS]
     ids += [dmcgb.env_id(robot, "test2") for robot in dmcgb.ROBOT_TASKS]
-    rows, base = [], None
+    rows, failed, base = [], [], None
     for env_id in ids:
         # The robot tasks run at action repeat 1 (50-step episodes), as in the paper.
         env_repeat = 1 if "/Robot" in env_id else repeat
@@ -198,8 +198,10 @@ def bench_modes(task: str, steps: int, resets: int, repeat: int, davis_dir: str 
             capture_output=True,
             text=True,
         )
-        if result.returncode != 0:
-            sys.exit(f"{env_id} failed:\n{result.stderr[-3000:]}")
+        if result.returncode != 0:  # reported, and the other envs still measured
+            reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no message"
+            failed.append(f"{env_id}: {reason}")
+            continue
         m = json.loads(result.stdout.strip().splitlines()[-1])
         rate = m["steps_per_s"]
         if env_id == dmcgb.env_id(task, "train"):
@@ -243,6 +245,10 @@ def bench_modes(task: str, steps: int, resets: int, repeat: int, davis_dir: str 
         rows,
     )
     print("RSS columns: growth over the process's RSS after `import dmcgb`.")
+    for line in failed:
+        print(f"not measured: {line}")
+    if failed:
+        sys.exit(1)
 
 
 def bench_frames(repeats: int) -> None:
