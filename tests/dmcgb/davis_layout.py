@@ -9,12 +9,19 @@ tell from a pixel which frame of which video it sees.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
+
+from dmcgb import data
+
+ARCHIVE = "DAVIS-2017-trainval-480p.zip"
 
 FRAME_SIZE = (24, 40)  # (height, width) px of generated frames; the real ones are 480x854
 
@@ -77,3 +84,12 @@ def zip_folder(folder: Path, archive: Path) -> Path:
             arcname = path.relative_to(folder.parent).as_posix()
             zipped.write(path, arcname + ("/" if path.is_dir() else ""))
     return archive
+
+
+def publish_davis(davis: Path, mirror: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Zip ``davis`` where a mirror serves the archive; the manifest expects its hash and size."""
+    zipped = zip_folder(davis, mirror / "davis" / ARCHIVE)
+    digest = hashlib.sha256(zipped.read_bytes()).hexdigest()
+    asset = dataclasses.replace(data.ASSETS["davis"], digest=digest, size=zipped.stat().st_size)
+    monkeypatch.setitem(data.ASSETS, "davis", asset)
+    return zipped

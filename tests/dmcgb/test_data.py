@@ -45,17 +45,6 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty data dir; downloads allowed; no waiting between retries."""
-    root = tmp_path / "cache"
-    monkeypatch.setenv("DMCGB_DATA_DIR", str(root))
-    monkeypatch.delenv("DMCGB_OFFLINE", raising=False)
-    monkeypatch.delenv("DMCGB_MIRROR", raising=False)
-    monkeypatch.setattr(download, "RETRY_DELAYS", (0.0, 0.0, 0.0))
-    return root
-
-
-@pytest.fixture
 def server(shared_data: Path, monkeypatch: pytest.MonkeyPatch):
     """A mirror of the real files (DMCGB_MIRROR points at it)."""
     with FileServer(shared_data) as srv:

@@ -7,7 +7,6 @@ images); its hash replaces the real one in the manifest for the duration of a te
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import stat
 import zipfile
 from pathlib import Path
@@ -15,22 +14,11 @@ from pathlib import Path
 import pytest
 
 from dmcgb import data
-from dmcgb.data import archive, download
+from dmcgb.data import archive
 from dmcgb.errors import ChecksumError, OfflineError, UnsafeArchive
-from tests.dmcgb.davis_layout import write_davis, zip_folder
+from tests.dmcgb.davis_layout import ARCHIVE as _ARCHIVE
+from tests.dmcgb.davis_layout import publish_davis, write_davis, zip_folder
 from tests.dmcgb.http_server import FileServer
-
-_ARCHIVE = "DAVIS-2017-trainval-480p.zip"
-
-
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "cache"
-    monkeypatch.setenv("DMCGB_DATA_DIR", str(root))
-    monkeypatch.delenv("DMCGB_OFFLINE", raising=False)
-    monkeypatch.delenv("DMCGB_MIRROR", raising=False)
-    monkeypatch.setattr(download, "RETRY_DELAYS", (0.0, 0.0, 0.0))
-    return root
 
 
 @pytest.fixture
@@ -38,10 +26,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A mirror serving a generated DAVIS archive; the manifest expects its hash and size."""
     mirror = tmp_path / "mirror"
     davis = write_davis(tmp_path / "source", train=["bear", "bmx-bumps"], val=["blackswan"])
-    zipped = zip_folder(davis, mirror / "davis" / _ARCHIVE)
-    digest = hashlib.sha256(zipped.read_bytes()).hexdigest()
-    asset = dataclasses.replace(data.ASSETS["davis"], digest=digest, size=zipped.stat().st_size)
-    monkeypatch.setitem(data.ASSETS, "davis", asset)
+    zipped = publish_davis(davis, mirror, monkeypatch)
     with FileServer(mirror) as server:
         monkeypatch.setenv("DMCGB_MIRROR", server.url)
         yield server, zipped

@@ -6,8 +6,6 @@ HTTP server through the data layer.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 from pathlib import Path
 
 import gymnasium as gym
@@ -16,15 +14,13 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import dmcgb
-from dmcgb import data
-from dmcgb.data import download
 from dmcgb.distracting import INTENSITIES, TRAIN_VIDEOS
 from dmcgb.distracting import background as bg
 from dmcgb.distracting.env import DistractingEnv
 from dmcgb.env import DMCGBEnv
 from dmcgb.errors import OfflineError, UnknownTask
 from tests.conftest import SEED
-from tests.dmcgb.davis_layout import write_davis, zip_folder
+from tests.dmcgb.davis_layout import publish_davis, write_davis
 from tests.dmcgb.http_server import FileServer
 
 _FRAMES = 5  # frames per generated sequence
@@ -216,17 +212,9 @@ def test_the_rendered_pose_is_the_distracted_one(davis):
 # --- DAVIS through the data layer -----------------------------------------------------------
 
 
-def test_env_fetches_davis_through_the_data_layer(tmp_path, monkeypatch):
+def test_env_fetches_davis_through_the_data_layer(tmp_path, cache, monkeypatch):
     source = write_davis(tmp_path / "source", train=TRAIN_VIDEOS[:2], val=["bike-packing"])
-    archive = zip_folder(source, tmp_path / "mirror" / "davis" / "DAVIS-2017-trainval-480p.zip")
-    asset = dataclasses.replace(
-        data.ASSETS["davis"],
-        digest=hashlib.sha256(archive.read_bytes()).hexdigest(),
-        size=archive.stat().st_size,
-    )
-    monkeypatch.setitem(data.ASSETS, "davis", asset)
-    monkeypatch.setattr(download, "RETRY_DELAYS", (0.0, 0.0, 0.0))
-    monkeypatch.setenv("DMCGB_DATA_DIR", str(tmp_path / "cache"))
+    publish_davis(source, tmp_path / "mirror", monkeypatch)
     monkeypatch.setenv("DMCGB_OFFLINE", "1")
     env = gym.make("dmcgb/ReacherEasy-distractingcs0.05-v0")
     with pytest.raises(OfflineError, match="python -m dmcgb.data fetch davis"):

@@ -9,26 +9,11 @@ import numpy as np
 import pytest
 
 from sgqn import report, train
-from sgqn.config import Config
+from tests.sgqn.runs import tiny
 
-# Tiny networks, action repeat 8 (125-step episodes), 60 agent steps, one train episode per
-# evaluation at steps 30 and 60: a few seconds of training per run, most of it evaluation.
-_TINY = dict(
-    env="dmcgb/CartpoleBalance-train-v0",
-    algo="sac",
-    action_repeat=8,
-    steps=60,
-    init_steps=30,
-    eval_freq=30,
-    eval_episodes=1,
-    eval_modes=("train",),
-    save_freq=60,
-    saliency_freq=0,
-    batch_size=8,
-    num_conv_layers=3,
-    num_filters=8,
-    hidden_dim=32,
-)
+# The shared tiny run at action repeat 8 (125-step episodes), 60 agent steps, one train
+# episode per evaluation at steps 30 and 60: a few seconds of training per run.
+_LONGER = dict(action_repeat=8, steps=60, init_steps=30, eval_freq=30)
 
 
 def _plain_returns(run_dir, name):
@@ -40,7 +25,7 @@ def _plain_returns(run_dir, name):
 def test_report_of_real_runs(tmp_path, dmcgb_data):
     runs = tmp_path / "runs"
     for seed in (1, 2):
-        cfg = Config(**_TINY, seed=seed, run_dir=str(runs / f"sac-s{seed}"))
+        cfg = tiny(**_LONGER, seed=seed, run_dir=str(runs / f"sac-s{seed}"))
         train.main(cfg, progress=False)
     # Two copies that must not be averaged: one unfinished, one with another batch size.
     shutil.copytree(runs / "sac-s2", runs / "unfinished", ignore=shutil.ignore_patterns("replay"))
