@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+import torch
+
 from sgqn.config import Config
 
 ENV = "dmcgb/CartpoleBalance-train-v0"
@@ -44,3 +46,19 @@ def csv_rows(path: Path, drop: tuple[str, ...] = TIME_COLUMNS) -> list[dict[str,
 
 def json_file(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def assert_same_state(a, b, where: str = "") -> None:
+    """Equal bit for bit: tensors, numbers and the nested dicts and lists holding them."""
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same_state(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where

@@ -10,17 +10,16 @@ task each algo trains and ``sgqn.eval --saliency`` writes its maps on video_hard
 
 from __future__ import annotations
 
-import csv
 import json
 
 import pytest
-import torch
 
 from sgqn import eval as sgqn_eval
 from sgqn import train
 from sgqn.algorithms import ALGOS
 from sgqn.checkpoint import load_checkpoint
 from sgqn.config import Config
+from tests.sgqn.runs import assert_same_state, csv_rows
 
 _TINY = dict(
     seed=3,
@@ -48,26 +47,6 @@ def _param(algo: str):
     return pytest.param(algo, marks=() if algo in _DEFAULT else pytest.mark.slow)
 
 
-def _rows(path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _assert_same_tensors(a, b, where: str = "") -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            _assert_same_tensors(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, list | tuple):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_same_tensors(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
-
-
 @pytest.mark.parametrize("algo", [_param(a) for a in ALGOS])
 def test_robot_run_resumes_exactly_and_evaluates(algo, tmp_path):
     cfg = dict(_TINY, **_ROBOT, algo=algo)
@@ -80,10 +59,10 @@ def test_robot_run_resumes_exactly_and_evaluates(algo, tmp_path):
     a = load_checkpoint(straight / "checkpoint.pt")
     b = load_checkpoint(interrupted / "checkpoint.pt")
     assert a["step"] == b["step"] == steps
-    _assert_same_tensors(a["agent"], b["agent"], "agent")  # networks, optimisers, counters
-    returns = [r["episode_return"] for r in _rows(straight / "metrics.csv")]
+    assert_same_state(a["agent"], b["agent"], "agent")  # networks, optimisers, counters
+    returns = [r["episode_return"] for r in csv_rows(straight / "metrics.csv")]
     assert len(returns) == 1 and returns == [
-        r["episode_return"] for r in _rows(interrupted / "metrics.csv")
+        r["episode_return"] for r in csv_rows(interrupted / "metrics.csv")
     ]
     record = json.loads((straight / "config.json").read_text())
     assert record["config"]["algo"] == algo and record["config"]["preset"] == "cpu-demo"

@@ -10,7 +10,6 @@ import sys
 import time
 
 import pytest
-import torch
 
 from sgqn import train
 from sgqn.agent import SGSAC
@@ -18,7 +17,7 @@ from sgqn.checkpoint import load_checkpoint
 from sgqn.config import Config
 from sgqn.results import FINAL_NAME, is_finished
 from sgqn.stopping import Stopped
-from tests.sgqn.runs import ENV, csv_rows, json_file, tiny
+from tests.sgqn.runs import ENV, assert_same_state, csv_rows, json_file, tiny
 
 _STEPS = 90  # two episodes (40 steps each) and part of a third; evaluations at 45 and 90
 
@@ -61,22 +60,6 @@ def _crash_before_results(monkeypatch) -> None:
     monkeypatch.setattr(train, "write_evaluation", write_evaluation)
 
 
-def _assert_same_state(a, b, where: str) -> None:
-    """Equal bit for bit: tensors, numbers and the nested dicts and lists holding them."""
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            _assert_same_state(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_same_state(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
-
-
 def _assert_same_run(a, b, steps: int = _STEPS, episodes: int = 2) -> None:
     """Metric for metric: training rows, every evaluation file, results, weights, optimisers."""
     rows = csv_rows(a / "metrics.csv")
@@ -89,7 +72,7 @@ def _assert_same_run(a, b, steps: int = _STEPS, episodes: int = 2) -> None:
     assert csv_rows(a / "eval.csv", ()) == csv_rows(b / "eval.csv", ())
     first, second = load_checkpoint(a / "checkpoint.pt"), load_checkpoint(b / "checkpoint.pt")
     assert first["updates"] == second["updates"] == steps - 1
-    _assert_same_state(first["agent"], second["agent"], "agent")
+    assert_same_state(first["agent"], second["agent"], "agent")
 
 
 def _interrupted_three_times(tmp_path, monkeypatch, algo: str):
