@@ -17,7 +17,14 @@ from sgqn.sweep.manifest import (
     read_manifest,
     write_manifest,
 )
-from sgqn.sweep.resources import GiB, NodeShape, RunResources, capacity, plan_resources
+from sgqn.sweep.resources import (
+    GiB,
+    NodeShape,
+    RunResources,
+    capacity,
+    plan_resources,
+    replay_bytes,
+)
 
 __all__ = ["main", "cli", "build_parser"]
 
@@ -156,9 +163,11 @@ def _plan(
         preset = manifest.overrides.get("preset") or ("paper" if gpus else "cpu-demo")
         manifest = dataclasses.replace(manifest, preset=preset)
     memory = None if args.memory_per_run is None else int(args.memory_per_run * GiB)
+    # Every run gets the same resources: plan for the cell with the largest replay buffer.
+    largest = max((manifest.resolved(cell) for cell in manifest.cells), key=replay_bytes)
     resources = plan_resources(
         nodes,
-        manifest.resolved(manifest.cells[0]),
+        largest,
         len(manifest.cells),
         cpus=args.cpus_per_run,
         gpus=args.gpus_per_run,

@@ -92,7 +92,7 @@ def replay_bytes(cfg: Config) -> int:
     from sgqn.replay import ReplayBuffer
 
     capacity = cfg.replay_capacity or cfg.total_steps()
-    frame = (3, cfg.image_size, cfg.image_size)
+    frame = (3, cfg.render_size, cfg.render_size)  # as the Trainer stores them (rad, soda: 100)
     return ReplayBuffer.bytes_needed(capacity, frame, _ACTION_DIM, cfg.frame_stack)
 
 

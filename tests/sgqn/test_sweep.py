@@ -43,7 +43,14 @@ from sgqn.sweep.manifest import (
     write_manifest,
 )
 from sgqn.sweep.progress import ProgressLine
-from sgqn.sweep.resources import GiB, NodeShape, RunResources, capacity, plan_resources
+from sgqn.sweep.resources import (
+    GiB,
+    NodeShape,
+    RunResources,
+    capacity,
+    plan_resources,
+    replay_bytes,
+)
 from sgqn.sweep.runner import CellResult, Summary
 
 _WORKERS = min(2, os.cpu_count() or 1)
@@ -366,6 +373,15 @@ def test_default_resources_follow_the_machine():
     assert (run.cpus, run.memory) == (2, 30 * GiB) and capacity([ci], run) == 0
     assert RunResources(cpus=5, gpus=0, memory=GiB).eval_workers(num_modes=3) == 1
     assert RunResources(cpus=7, gpus=0, memory=GiB).eval_workers(num_modes=3) == 2
+
+
+def test_replay_of_the_crop_algos_is_sized_at_their_render_size():
+    manifest = Manifest(("sgqn", "rad"), ("dmcgb/WalkerWalk-train-v0",), (1,), preset="paper")
+    sgqn_cfg, rad_cfg = (manifest.resolved(cell) for cell in manifest.cells)
+    assert (sgqn_cfg.algo, rad_cfg.algo) == ("sgqn", "rad")
+    # rad renders 100x100 frames and crops them to 84 when it samples a batch.
+    assert replay_bytes(rad_cfg) == ReplayBuffer.bytes_needed(500_000, (3, 100, 100), 64, 3)
+    assert replay_bytes(sgqn_cfg) == ReplayBuffer.bytes_needed(500_000, (3, 84, 84), 64, 3)
 
 
 @pytest.mark.gpu
