@@ -45,7 +45,6 @@ def main() -> None:
         fill=256,
         warmup=0,
         steps=args.rounds * len(counts) * args.steps,
-        pool=256,
         tiny=args.tiny,
     )
     ensure_gl_backend()

@@ -229,25 +229,16 @@ def _die_with_parent(parent: int) -> None:
 def _train(spec: dict[str, Any]) -> int:
     import dataclasses
 
-    import torch
-
     from dmcgb.errors import DMCGBError
     from sgqn import train
     from sgqn.checkpoint import config_from_dict
     from sgqn.config import Config
     from sgqn.replay import InsufficientMemory
+    from sgqn.stopping import Stopped  # a graceful stop: sgqn.train checkpoints, then raises it
 
-    try:  # a graceful stop: sgqn.train checkpoints, then raises this
-        from sgqn.stopping import Stopped
-    except ImportError:  # an sgqn.train that checkpoints on KeyboardInterrupt
-        Stopped = KeyboardInterrupt
-
-    threads = int(spec["threads"])
-    torch.set_num_threads(threads)
     run_dir = str(spec["run_dir"])
-    run: dict[str, Any] = {"run_dir": run_dir, "device": spec["device"]}
-    if "threads" in {f.name for f in dataclasses.fields(Config)}:  # train sets the threads
-        run["threads"] = threads
+    # sgqn.train sets torch's threads from the config.
+    run: dict[str, Any] = {"run_dir": run_dir, "device": spec["device"], "threads": int(spec["threads"])}
     if cell_state(run_dir) == "checkpointed":
         print("sgqn.sweep: resuming from the run's checkpoint", flush=True)
         cfg = Config(resume=True, **run)

@@ -30,7 +30,7 @@ from sgqn.checkpoint import config_to_dict
 from sgqn.sweep.cell import last_error, run_attempt
 from sgqn.sweep.manifest import Cell, Manifest, SweepError, cell_state, cell_step, log_path
 from sgqn.sweep.progress import ProgressLine, format_duration
-from sgqn.sweep.resources import GiB, NodeShape, RunResources, capacity
+from sgqn.sweep.resources import NodeShape, RunResources, capacity
 
 __all__ = ["import_ray", "connect", "cluster_nodes", "CellResult", "Summary", "run_cells"]
 
@@ -464,8 +464,3 @@ def _outcome(ray: Any, ref: Any, r: CellResult) -> dict[str, Any]:
         message = f"{type(error).__name__}: {first}"[:300]
         tail = last_error(r.log)
         return {"status": "failed", "error": message + (f" | log: {tail}" if tail else "")}
-
-
-def memory_arg(gib: float | None) -> int | None:
-    """Bytes from a ``--memory-per-run`` value in GiB."""
-    return None if gib is None else int(gib * GiB)
