@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_csv"]
+from dmcgb.atomic import atomic_path
 
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path`` (same suffix, so writers that infer the format
-    from it still work); it replaces ``path`` when the block succeeds and is removed if not."""
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+__all__ = ["atomic_path", "write_csv", "write_json"]
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> None:
@@ -33,3 +22,11 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]], fields: Sequence[str])
     writer.writerows(rows)
     with atomic_path(path) as tmp:
         tmp.write_text(buffer.getvalue())
+
+
+def write_json(path: Path, data: dict[str, Any], **dumps: Any) -> Path:
+    """Write ``data`` as JSON (``json.dumps`` options ``dumps``), atomically; returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, **dumps) + "\n")
+    return path

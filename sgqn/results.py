@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sgqn.files import atomic_path
+from sgqn.files import write_json
 
 __all__ = [
     "ModeResult",
@@ -218,24 +218,16 @@ def evaluation_path(run_dir: str | Path, step: int, source: str = "train") -> Pa
     return Path(run_dir) / EVALS_DIR / f"{prefix}step{step:08d}.json"
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, allow_nan=True) + "\n")
-    return path
-
-
 def write_evaluation(run_dir: str | Path, evaluation: Evaluation, final: bool = False) -> Path:
     """Write an evaluation to ``evals/`` (atomically); with ``final``, also as ``results.json``.
 
     Returns:
         The path of the file in ``evals/``.
     """
-    path = _write_json(
-        evaluation_path(run_dir, evaluation.step, evaluation.source), evaluation.to_json()
-    )
+    data = evaluation.to_json()
+    path = write_json(evaluation_path(run_dir, evaluation.step, evaluation.source), data, indent=1)
     if final:
-        _write_json(Path(run_dir) / FINAL_NAME, evaluation.to_json())
+        write_json(Path(run_dir) / FINAL_NAME, data, indent=1)
     return path
 
 

@@ -28,7 +28,6 @@ from sgqn.checkpoint import CHECKPOINT_NAME, config_from_dict, config_to_dict, l
 from sgqn.config import Config, ConfigError, paper_differences, resolve
 from sgqn.envs import make_env
 from sgqn.evaluation import check_modes, data_groups, eval_env_ids
-from sgqn.files import atomic_path
 from sgqn.results import FINAL_NAME
 
 __all__ = [
@@ -45,7 +44,6 @@ __all__ = [
     "check_run_dir",
     "run_record",
     "record_resume",
-    "write_json",
 ]
 
 RECORD_NAME = "config.json"
@@ -265,12 +263,6 @@ def _check_writable(folder: Path, creating: str | None = None) -> None:
     raise ConfigError(
         f"{what}{str(folder)!r} is not writable by this user; pass a --run-dir you can write to"
     )
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _git_revision() -> dict[str, Any]:

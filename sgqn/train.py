@@ -47,6 +47,7 @@ from sgqn.evaluation import (
     evaluate_run,
     write_saliency_figure,
 )
+from sgqn.files import write_json
 from sgqn.results import (
     Evaluation,
     evaluation_path,
@@ -67,7 +68,6 @@ from sgqn.run import (
     prepare,
     record_resume,
     run_record,
-    write_json,
 )
 from sgqn.stopping import GracefulStop, Stopped, exit_code
 
@@ -417,7 +417,7 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
             else:
                 trainer.restore(checkpoint)
                 record = record_resume(run_dir, trainer.cfg, start)
-            write_json(run_dir / RECORD_NAME, record)
+            write_json(run_dir / RECORD_NAME, record, indent=2, default=str)
             with trainer.stop:
                 try:
                     trainer.train()
