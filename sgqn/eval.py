@@ -101,10 +101,7 @@ def _parse_modes(modes: str | tuple[str, ...] | None, env_id: str) -> list[str]:
         raise ConfigError(
             f"--modes must name at least one mode, e.g. {','.join(default_modes(env_id))}"
         )
-    try:
-        check_modes(env_id, listed, flag="--modes")
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
+    check_modes(env_id, listed, flag="--modes")
     return listed
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from sgqn.config import ConfigError
 from sgqn.envs import eval_env_id, make_env, to_chw
 from sgqn.files import atomic_path
 from sgqn.results import Evaluation, ModeResult
@@ -92,7 +93,7 @@ def task_modes(train_id: str) -> tuple[str, ...]:
 
 
 def check_modes(train_id: str, modes: Sequence[str], flag: str = "--eval-modes") -> None:
-    """Raise ValueError naming the task's modes if one of ``modes`` does not exist for it."""
+    """Raise ConfigError naming the task's modes if one of ``modes`` does not exist for it."""
     valid = task_modes(train_id)
     wrong = [m for m in modes if m not in valid]
     if wrong:
@@ -100,7 +101,7 @@ def check_modes(train_id: str, modes: Sequence[str], flag: str = "--eval-modes")
 
         close = difflib.get_close_matches(wrong[0], valid, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
+        raise ConfigError(
             f"{flag}: {train_id.split('/')[-1].split('-')[0]} has no mode {wrong[0]!r}{hint}; "
             f"its modes are: {', '.join(valid)}"
         )

@@ -114,10 +114,7 @@ def check_env_ids(cfg: Config) -> None:
         parse_env_id(cfg.env)  # UnknownTask: "... did you mean ...?"
     else:
         gym.spec(cfg.env)  # gymnasium's own error with suggestions
-    try:
-        check_modes(cfg.env, cfg.eval_modes or ())
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
+    check_modes(cfg.env, cfg.eval_modes or ())
 
 
 def check_pixels(env_id: str, image_size: int) -> None:
