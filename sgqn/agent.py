@@ -387,7 +387,7 @@ class SGSAC:
                 cfg.discount,
             )
         # One forward graph serves L_Q and, through a guided backward, the mask of L_C.
-        obs = obs.detach().requires_grad_(cfg.use_consistency)
+        obs = obs.detach().requires_grad_(self.algorithm.consistency)
         inputs, actions = obs, action
         if self.algorithm.svea:  # clean and augmented obs in one batch, same targets
             inputs = torch.cat([obs, self.svea_augment(obs.detach())])
@@ -402,7 +402,7 @@ class SGSAC:
                 td_loss = critic_loss(q1, q2, target)
             loss = td_loss
             metrics = {"critic_loss": td_loss.detach(), "q1": q1.detach().mean()}
-            if cfg.use_consistency:
+            if self.algorithm.consistency:
                 mask = saliency_mask(guided_gradient(q1, obs, retain_graph=True), self.quantile)
                 masked_q = self.critic(masked_observation(obs.detach(), mask), action)
                 c_loss = consistency_loss([q.float() for q in masked_q], (q1, q2))

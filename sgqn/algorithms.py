@@ -49,25 +49,6 @@ class Algorithm:
     consistency: bool = False
     attribution_ssl: bool = False
 
-    @property
-    def needs_attribution(self) -> bool:
-        """Whether updates compute guided-backprop saliency masks."""
-        return self.consistency or self.attribution_ssl
-
-    @property
-    def extra_losses(self) -> tuple[str, ...]:
-        """Names of the losses beyond SAC's, for tables."""
-        return tuple(
-            name
-            for name, used in (
-                ("SVEA critic on augmented obs", self.svea),
-                ("SODA", self.soda),
-                ("L_C consistency", self.consistency),
-                ("attribution prediction", self.attribution_ssl),
-            )
-            if used
-        )
-
 
 _SGQN = "Bertoin et al., NeurIPS 2022 (SGQN)"
 

@@ -193,18 +193,6 @@ class Config:
         return ALGORITHMS[self.algo]
 
     @property
-    def use_consistency(self) -> bool:
-        return self.algorithm.consistency
-
-    @property
-    def use_ssl(self) -> bool:
-        return self.algorithm.attribution_ssl
-
-    @property
-    def needs_attribution(self) -> bool:
-        return self.algorithm.needs_attribution
-
-    @property
     def uses_overlay(self) -> bool:
         """Whether updates blend natural images into observations (needs an overlay source)."""
         algorithm = self.algorithm
