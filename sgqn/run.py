@@ -78,8 +78,8 @@ def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | N
         dmcgb.errors.UnknownTask: an unknown env id (with the closest ids).
         CheckpointError: --resume with a damaged or unsafe checkpoint.
     """
-    device = resolve_device(cfg.device)
     if not cfg.resume:
+        device = resolve_device(cfg.device)
         check_env_ids(cfg)
         cfg = resolve(cfg, preset="paper" if device.type == "cuda" else "cpu-demo")
         run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)

@@ -69,10 +69,6 @@ class GracefulStop:
         if self.signum is None:
             self.signum = signum
 
-    @property
-    def requested(self) -> bool:
-        return self.signum is not None
-
     def check(self) -> None:
         """Raise :class:`Stopped` if a stop was requested."""
         if self.signum is not None:
