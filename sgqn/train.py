@@ -192,16 +192,18 @@ class Trainer:
             self.logger.step()
             if terminated or truncated:
                 self.end_episode()
-            if self.step % cfg.eval_freq == 0 or self.step == self.total:
+            if self.due(cfg.eval_freq):
                 self.evaluate()
-            if cfg.saliency_freq and (
-                self.step % cfg.saliency_freq == 0 or self.step == self.total
-            ):
+            if self.due(cfg.saliency_freq):
                 self.saliency_figure()
             if self.step % cfg.save_freq == 0 and self.step < self.total:
                 self.save()
             self.stop.check()
         self.finish()
+
+    def due(self, every: int) -> bool:
+        """Whether this step ends a period of ``every`` steps (0: never) or the run."""
+        return bool(every) and (self.step % every == 0 or self.step == self.total)
 
     def choose_action(self) -> np.ndarray:
         """Uniform random during the seed steps, then a sample of the policy."""
@@ -273,8 +275,10 @@ class Trainer:
 
     def saliency_figure(self) -> None:
         """The saliency figure of this step (train and video_hard frames)."""
-        path = self.run_dir / "saliency" / f"step{self.step:08d}.png"
-        write_saliency_figure(self.agent, self.eval_envs, self.cfg.seed, path)
+        write_saliency_figure(self.agent, self.eval_envs, self.cfg.seed, self.figure_path())
+
+    def figure_path(self) -> Path:
+        return self.run_dir / "saliency" / f"step{self.step:08d}.png"
 
     def finish(self) -> None:
         """The final checkpoint, then ``results.json``: a run that has it is finished."""
@@ -287,17 +291,13 @@ class Trainer:
 
     def catch_up(self) -> None:
         """On resume: redo the evaluation (and figure) a stop interrupted at this step."""
-        cfg, step = self.cfg, self.step
-        if step == 0:
+        if self.step == 0:
             return
-        due = step % cfg.eval_freq == 0 or step == self.total
-        if due and not evaluation_path(self.run_dir, step).is_file():
-            self.logger.print(f"evaluating step {step}, which the stop interrupted")
+        if self.due(self.cfg.eval_freq) and not evaluation_path(self.run_dir, self.step).is_file():
+            self.logger.print(f"evaluating step {self.step}, which the stop interrupted")
             self.evaluate()
-        figure = self.run_dir / "saliency" / f"step{step:08d}.png"
-        if cfg.saliency_freq and (step % cfg.saliency_freq == 0 or step == self.total):
-            if not figure.is_file():
-                self.saliency_figure()
+        if self.due(self.cfg.saliency_freq) and not self.figure_path().is_file():
+            self.saliency_figure()
 
     # --- checkpoints ---------------------------------------------------------------------
 
