@@ -178,7 +178,7 @@ def bench_modes(task: str, steps: int, resets: int, repeat: int, davis_dir: str 
     ids = [
         dmcgb.env_id(task, name)
         for name, mode in dmcgb.MODES.items()
-        if mode.benchmark_name != "distracting_cs" and mode.has_domain(dmcgb.TASKS[task].domain)
+        if name not in dmcgb.DISTRACTING_MODES and mode.has_domain(dmcgb.TASKS[task].domain)
     ]
     if davis_dir and task in dmcgb.DISTRACTING_TASKS:
         ids += [dmcgb.env_id(task, f"distractingcs{i}") for i in (0.1, 0.5)]

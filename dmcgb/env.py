@@ -121,6 +121,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
             self._scene.apply(textures)
         self._colors = data.load_colors(self.mode.benchmark_name) if self.mode.colors else None
         self._num_videos = self.mode.videos
+        self._video_lengths: dict[int, int] = {}  # by video index, found once per env
 
         spec = self._dm_env.action_spec()
         self.action_space = spaces.Box(
@@ -310,11 +311,13 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _video_frames(self, index: int) -> int:
         """The length of video ``index``: the manifest's, else what its container declares."""
-        name = data.video_asset(self.mode.benchmark_name, index)
-        frames = data.ASSETS[name].frames
-        if frames is None:  # not in the manifest: trust the container, as the benchmark does
-            frames = frame_count(data.verified(name))
-        return frames
+        if index not in self._video_lengths:
+            name = data.video_asset(self.mode.benchmark_name, index)
+            frames = data.ASSETS[name].frames
+            if frames is None:  # not in the manifest: trust the container, as the benchmark does
+                frames = frame_count(data.verified(name))
+            self._video_lengths[index] = frames
+        return self._video_lengths[index]
 
     def _background_image(self, size: int) -> np.ndarray:
         index = self._background_frame % self._video_length

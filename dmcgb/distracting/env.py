@@ -19,12 +19,10 @@ from dmcgb.distracting.engine import Distractions
 from dmcgb.distracting.settings import INTENSITIES, check_intensity
 from dmcgb.env import DMCGBEnv
 from dmcgb.modes import MODES
+from dmcgb.registration import DISTRACTING_MODES
 from dmcgb.tasks import TASKS
 
 __all__ = ["DistractingEnv"]
-
-_BENCHMARK_NAME = "distracting_cs"
-
 
 class DistractingEnv(DMCGBEnv):
     """DMControl-GB's Distracting Control Suite mode, truly seeded.
@@ -97,11 +95,11 @@ class DistractingEnv(DMCGBEnv):
 
 def _intensity(task: str, mode: str, intensity: float | None) -> float:
     """The env's intensity: the mode's fixed one or the argument, checked."""
-    spec = MODES.get(mode)
-    if spec is None or spec.benchmark_name != _BENCHMARK_NAME:
-        distracting = [m for m, s in MODES.items() if s.benchmark_name == _BENCHMARK_NAME]
-        raise ValueError(f"expected a distractingcs mode in {distracting}, actual value: {mode!r}")
-    named = spec.kwargs.get("intensity")
+    if mode not in DISTRACTING_MODES:
+        raise ValueError(
+            f"expected a distractingcs mode in {list(DISTRACTING_MODES)}, actual value: {mode!r}"
+        )
+    named = MODES[mode].kwargs.get("intensity")
     if intensity is None and named is None:
         raise ValueError(
             f"the distractingcs mode needs an intensity: pass intensity=0.1 (one of "
