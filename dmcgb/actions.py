@@ -1,11 +1,11 @@
-"""Action checks shared by every dmcgb env: a bad action fails before the physics is touched."""
+"""Argument checks shared by every dmcgb env: a bad action fails before the physics is touched."""
 
 from __future__ import annotations
 
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["check_action"]
+__all__ = ["check_action", "check_int"]
 
 
 def check_action(action, space: spaces.Box) -> np.ndarray:
@@ -32,3 +32,9 @@ def check_action(action, space: spaces.Box) -> np.ndarray:
             "stepped. A policy that outputs NaN has usually diverged (check its loss)"
         )
     return array
+
+
+def check_int(label: str, value, minimum: int = 1) -> None:
+    """Raise ValueError unless ``value`` is an int (not a bool) >= ``minimum``."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{label} must be an int >= {minimum}, actual value: {value!r}")

@@ -27,7 +27,7 @@ import numpy as np
 from gymnasium import spaces
 
 from dmcgb import data, rendering
-from dmcgb.actions import check_action
+from dmcgb.actions import check_action, check_int
 from dmcgb.chroma_key import chroma_key
 from dmcgb.errors import UnknownTask
 from dmcgb.modes import IMAGE_SIZE, KEY_RGB, MODES, Mode, episode_steps
@@ -83,13 +83,9 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
             )
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', actual value: {render_mode!r}")
-        for name, value in (
-            ("image_size", image_size),
-            ("render_size", render_size),
-            ("action_repeat", action_repeat),
-        ):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, actual value: {value!r}")
+        check_int("image_size", image_size)
+        check_int("render_size", render_size)
+        check_int("action_repeat", action_repeat)
 
         rendering.ensure_gl_backend()
         from dm_control import suite
@@ -160,10 +156,8 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         """
         super().reset(seed=seed)
         episode = (options or {}).get("episode")
-        if episode is not None and (
-            not isinstance(episode, (int, np.integer)) or isinstance(episode, bool) or episode < 0
-        ):
-            raise ValueError(f"options['episode'] must be an int >= 0, actual value: {episode!r}")
+        if episode is not None:
+            check_int("options['episode']", episode, minimum=0)
         if seed is not None:
             # The task's initial state and the colour draws use their own RandomStates seeded
             # with the env seed, as in DMControl-GB.

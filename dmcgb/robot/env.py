@@ -12,7 +12,7 @@ import numpy as np
 from gymnasium import spaces
 
 from dmcgb import rendering
-from dmcgb.actions import check_action
+from dmcgb.actions import check_action, check_int
 from dmcgb.modes import IMAGE_SIZE, episode_steps
 from dmcgb.robot import EPISODE_LENGTH, scene, task_class
 from dmcgb.robot.physics import CONTROL_TIMESTEP, RobotPhysics
@@ -87,13 +87,9 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(
                 f"render_mode: expected None or 'rgb_array', actual value: {render_mode!r}"
             )
-        for arg, value in (
-            ("image_size", image_size),
-            ("render_size", render_size),
-            ("action_repeat", action_repeat),
-        ):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{arg}: expected a positive int, actual value: {value!r}")
+        check_int("image_size", image_size)
+        check_int("render_size", render_size)
+        check_int("action_repeat", action_repeat)
         self.task_name = task
         self.variant = variant
         self.render_mode = render_mode
