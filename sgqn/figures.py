@@ -90,13 +90,41 @@ def saliency_rows(agent: Any, observations: dict[str, list[np.ndarray]]) -> list
     return rows
 
 
-def save_saliency_figure(rows: list[SaliencyRow], path: str | Path, title: str = "") -> Path:
-    """Draw the rows as a PNG (written atomically) and return its path."""
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _panels(row: SaliencyRow) -> tuple[tuple[Any, dict[str, Any]], ...]:
+    """A row's images with their colour maps: frame, attribution, mask, predicted mask."""
+    unit = {"vmin": 0, "vmax": 1}
+    return (
+        (row.frame, {}),
+        (row.attribution, {"cmap": "inferno", **unit}),
+        (row.mask, {"cmap": "gray", **unit}),
+        (row.predicted, {"cmap": "viridis", **unit}),
+    )
+
+
+def _save(fig, path: Path, title: str) -> Path:
+    """Title, lay out, write the PNG atomically and close the figure."""
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    _pyplot().close(fig)
+    return path
+
+
+def save_saliency_figure(rows: list[SaliencyRow], path: str | Path, title: str = "") -> Path:
+    """Draw the rows as a PNG (written atomically) and return its path."""
+    plt = _pyplot()
     if not rows:
         raise ValueError("no observations to draw")
     path = Path(path)
@@ -105,13 +133,7 @@ def save_saliency_figure(rows: list[SaliencyRow], path: str | Path, title: str =
         len(rows), len(COLUMNS), figsize=(2.2 * len(COLUMNS), 2.2 * len(rows)), squeeze=False
     )
     for r, row in enumerate(rows):
-        panels = (
-            (row.frame, {}),
-            (row.attribution, {"cmap": "inferno", "vmin": 0, "vmax": 1}),
-            (row.mask, {"cmap": "gray", "vmin": 0, "vmax": 1}),
-            (row.predicted, {"cmap": "viridis", "vmin": 0, "vmax": 1}),
-        )
-        for c, (image, style) in enumerate(panels):
+        for c, (image, style) in enumerate(_panels(row)):
             ax = axes[r, c]
             ax.set_xticks([])
             ax.set_yticks([])
@@ -123,13 +145,7 @@ def save_saliency_figure(rows: list[SaliencyRow], path: str | Path, title: str =
                 ax.set_title(COLUMNS[c], fontsize=9)
             if c == 0:
                 ax.set_ylabel(row.label, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
 
 
 def save_comparison_figure(
@@ -145,11 +161,7 @@ def save_comparison_figure(
         path: the PNG to write (atomically).
         title: the figure's title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     frames = {len(rows) for rows in runs.values()}
     if not runs or frames == {0} or len(frames) != 1:
         raise ValueError(
@@ -165,12 +177,7 @@ def save_comparison_figure(
     )
     for r, (label, rows) in enumerate(runs.items()):
         for f, row in enumerate(rows):
-            panels = (
-                (row.frame, {}),
-                (row.attribution, {"cmap": "inferno", "vmin": 0, "vmax": 1}),
-                (row.mask, {"cmap": "gray", "vmin": 0, "vmax": 1}),
-            )
-            for c, (image, style) in enumerate(panels):
+            for c, (image, style) in enumerate(_panels(row)[:3]):  # no predicted mask
                 ax = axes[r, 3 * f + c]
                 ax.set_xticks([])
                 ax.set_yticks([])
@@ -178,10 +185,4 @@ def save_comparison_figure(
                 if r == 0:
                     ax.set_title(f"{row.label}: {columns[c]}" if c == 0 else columns[c], fontsize=8)
             axes[r, 0].set_ylabel(label, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
