@@ -30,6 +30,7 @@ __all__ = [
     "EVALS_DIR",
     "FINAL_NAME",
     "evaluation_path",
+    "source_prefix",
     "write_evaluation",
     "read_evaluation",
     "read_evaluations",
@@ -212,10 +213,14 @@ class Evaluation:
         )
 
 
+def source_prefix(source: str) -> str:
+    """What a file of an evaluation by ``source`` starts with: none for training's, else ``eval_``."""
+    return "" if source == "train" else f"{source}_"
+
+
 def evaluation_path(run_dir: str | Path, step: int, source: str = "train") -> Path:
     """Where an evaluation at ``step`` is written."""
-    prefix = "" if source == "train" else f"{source}_"
-    return Path(run_dir) / EVALS_DIR / f"{prefix}step{step:08d}.json"
+    return Path(run_dir) / EVALS_DIR / f"{source_prefix(source)}step{step:08d}.json"
 
 
 def write_evaluation(run_dir: str | Path, evaluation: Evaluation, final: bool = False) -> Path:
@@ -257,8 +262,7 @@ def read_evaluation(path: str | Path) -> Evaluation:
 def read_evaluations(run_dir: str | Path, source: str = "train") -> list[Evaluation]:
     """Every evaluation of a run from one source, by step (the learning curve)."""
     folder = Path(run_dir) / EVALS_DIR
-    prefix = "" if source == "train" else f"{source}_"
-    paths = sorted(folder.glob(f"{prefix}step*.json")) if folder.is_dir() else []
+    paths = sorted(folder.glob(f"{source_prefix(source)}step*.json")) if folder.is_dir() else []
     return sorted((read_evaluation(p) for p in paths), key=lambda e: e.step)
 
 
