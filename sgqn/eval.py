@@ -24,9 +24,8 @@ from sgqn.config import ConfigError, task_kind
 from sgqn.evaluation import (
     EvalEnvs,
     check_modes,
-    default_workers,
-    eval_env_ids,
     evaluate_run,
+    task_modes,
     write_saliency_figure,
 )
 from sgqn.logger import EvalProgress
@@ -35,11 +34,8 @@ from sgqn.results import Evaluation, format_table, write_evaluation
 __all__ = ["EvalArgs", "main", "cli", "load_agent", "default_modes"]
 
 PROG = "python -m sgqn.eval"
-_DEFAULT_MODES = {
-    "dmc": ("train", "videoeasy", "videohard", "coloreasy", "colorhard"),
-    "robot": ("train", "test1", "test2", "test3", "test4", "test5"),
-    "other": ("train",),
-}
+# DMControl-GB's train distribution and four test distributions, in the benchmark's order.
+_DMC_MODES = ("train", "videoeasy", "videohard", "coloreasy", "colorhard")
 
 
 @dataclass
@@ -66,7 +62,7 @@ class EvalArgs:
 
 def default_modes(env_id: str) -> tuple[str, ...]:
     """Every mode of the task of ``env_id``: its test distributions, or its robot variants."""
-    return _DEFAULT_MODES[task_kind(env_id)]
+    return _DMC_MODES if task_kind(env_id) == "dmc" else task_modes(env_id)
 
 
 def load_agent(run: str | Path, device: torch.device | str | None = None) -> tuple[Any, Any, int]:
@@ -138,14 +134,7 @@ def main(
     agent, cfg, step = load_agent(run, device)
     mode_list = _parse_modes(modes, cfg.env)
     seed = cfg.seed if seed is None else seed
-    envs = EvalEnvs(
-        eval_env_ids(cfg.env, mode_list),
-        seed,
-        cfg.frame_stack,
-        cfg.action_repeat,
-        cfg.render_size,
-        workers=min(workers or default_workers(len(mode_list)), episodes),
-    )
+    envs = EvalEnvs.for_run(cfg, mode_list, seed, episodes, workers)
     print(f"{cfg.env} {cfg.algo} seed {cfg.seed}: step {step} ({step * cfg.action_repeat} frames)")
     bar = EvalProgress(f"evaluating {','.join(mode_list)}", episodes * len(mode_list), progress)
     try:

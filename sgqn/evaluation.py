@@ -33,10 +33,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from sgqn.config import ConfigError
+from sgqn.config import Config, ConfigError
 from sgqn.envs import eval_env_id, make_env, to_chw
 from sgqn.files import atomic_path
-from sgqn.results import Evaluation, ModeResult
+from sgqn.results import Evaluation, ModeResult, source_prefix
 
 __all__ = [
     "EvalEnvs",
@@ -176,6 +176,18 @@ class EvalEnvs:
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def for_run(
+        cls, cfg: Config, modes: Sequence[str], seed: int, episodes: int, workers: int | None = None
+    ) -> EvalEnvs:
+        """A run's eval envs: ``workers`` processes per mode (default: by the cores), at most
+        one per episode."""
+        workers = min(workers or default_workers(len(modes)), episodes)
+        return cls(
+            eval_env_ids(cfg.env, modes), seed, cfg.frame_stack, cfg.action_repeat,
+            cfg.render_size, workers=workers,
+        )  # fmt: skip
 
     def _make(self, env_id: str, seed: int) -> Any:
         args = (env_id, seed, self.frame_stack, self.action_repeat, self.image_size)
@@ -402,7 +414,7 @@ def evaluate_run(
     check_stop: Callable[[], None] | None = None,
 ) -> Evaluation:
     """Evaluate every mode of ``envs`` and package the episodes as an :class:`Evaluation`."""
-    prefix = f"{'' if source == 'train' else source + '_'}step{step:08d}_"
+    prefix = f"{source_prefix(source)}step{step:08d}_"
     by_mode = evaluate(agent, envs, episodes, seed, video_dir, prefix, progress, check_stop)
     results = tuple(
         ModeResult(

@@ -36,14 +36,12 @@ from sgqn.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from sgqn.config import PRESET_FIELDS, PRESETS, Config, ConfigError
+from sgqn.config import PRESET_FIELDS, PRESETS, Config, ConfigError, preset_value
 from sgqn.envs import make_env, to_chw
 from sgqn.evaluation import (
     TRAIN,
     EvalEnvs,
-    default_workers,
     episode_seed,
-    eval_env_ids,
     evaluate_run,
     write_saliency_figure,
 )
@@ -146,11 +144,9 @@ class Trainer:
         self.eval_envs: EvalEnvs | None = None
         self.agent, self.logger = None, None
         try:
-            workers = min(eval_workers or default_workers(len(cfg.eval_modes)), cfg.eval_episodes)
-            self.eval_envs = EvalEnvs(
-                eval_env_ids(cfg.env, cfg.eval_modes), cfg.seed, cfg.frame_stack,
-                cfg.action_repeat, cfg.render_size, workers=workers,
-            )  # fmt: skip
+            self.eval_envs = EvalEnvs.for_run(
+                cfg, cfg.eval_modes, cfg.seed, cfg.eval_episodes, eval_workers
+            )
             self.action_space = self.env.action_space
             self.agent = make_agent(cfg, self.action_space.shape, device)
             self.cfg = cfg = self.agent.cfg  # records the overlay images' source
@@ -441,10 +437,8 @@ def _help_hints() -> dict[str, str]:
     hints = {}
     for name in PRESET_FIELDS:
         values = []
-        for preset, table in PRESETS.items():
-            value = table[name]
-            if isinstance(value, dict):
-                value = value["dmc"]
+        for preset in PRESETS:
+            value = preset_value(preset, name, Config.env)  # a DMC task's value
             if isinstance(value, tuple):
                 value = " ".join(value)
             values.append(f"{preset}: {value}")
