@@ -47,8 +47,15 @@ def random_shift(obs: Tensor, pad: int = 4, generator: torch.Generator | None = 
     # Row/column of the source pixel for each output pixel; clamping = replicate padding.
     rows = (torch.arange(h, device=obs.device) + offsets[:, :1] - pad).clamp_(0, h - 1)  # (B, H)
     cols = (torch.arange(w, device=obs.device) + offsets[:, 1:] - pad).clamp_(0, w - 1)  # (B, W)
-    index = (rows[:, :, None] * w + cols[:, None, :]).view(b, 1, h * w).expand(b, c, h * w)
-    return torch.gather(obs.reshape(b, c, h * w), 2, index).view(b, c, h, w)
+    return _gather_windows(obs, rows, cols)
+
+
+def _gather_windows(obs: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    """out[i, :, y, x] = obs[i, :, rows[i, y], cols[i, x]]: one window (any pixels) per sample."""
+    b, c, h, w = obs.shape
+    out_h, out_w = rows.shape[1], cols.shape[1]
+    index = (rows[:, :, None] * w + cols[:, None, :]).view(b, 1, out_h * out_w).expand(b, c, -1)
+    return torch.gather(obs.reshape(b, c, h * w), 2, index).view(b, c, out_h, out_w)
 
 
 def _check_crop(obs: Tensor, size: int) -> None:
@@ -83,8 +90,7 @@ def random_crop(obs: Tensor, size: int, generator: torch.Generator | None = None
     left = torch.randint(0, max(w - size, 1), (b, 1), generator=generator, device=obs.device)
     rows = top + torch.arange(size, device=obs.device)  # (B, size)
     cols = left + torch.arange(size, device=obs.device)  # (B, size)
-    index = (rows[:, :, None] * w + cols[:, None, :]).view(b, 1, size * size).expand(b, c, -1)
-    return torch.gather(obs.reshape(b, c, h * w), 2, index).view(b, c, size, size)
+    return _gather_windows(obs, rows, cols)
 
 
 def center_crop(obs: Tensor, size: int) -> Tensor:
