@@ -184,12 +184,9 @@ class SGSAC:
             self.soda_target = nn.Sequential(
                 copy.deepcopy(self.critic.encoder), copy.deepcopy(self.soda_projector)
             ).requires_grad_(False)
-            self._soda_online = nn.ModuleList([self.critic.encoder, self.soda_projector])
-            self._soda_params = [
-                *self.critic.encoder.parameters(),
-                *self.soda_projector.parameters(),
-                *self.soda_predictor.parameters(),
-            ]
+            online = [*self.critic.encoder.parameters(), *self.soda_projector.parameters()]
+            self._soda_momentum = (list(self.soda_target.parameters()), online)  # target, source
+            self._soda_params = [*online, *self.soda_predictor.parameters()]
             self.soda_optimizer = adam(self._soda_params, cfg.soda_lr, cfg.soda_beta)
 
         # Target momentum: the critic's encoder (shared convs and its projection, as in the
@@ -509,11 +506,7 @@ class SGSAC:
         loss.backward(inputs=self._soda_params)
         self.soda_optimizer.step()
         with torch.no_grad():
-            torch._foreach_lerp_(
-                list(self.soda_target.parameters()),
-                list(self._soda_online.parameters()),
-                self.cfg.soda_tau,
-            )
+            torch._foreach_lerp_(*self._soda_momentum, self.cfg.soda_tau)
         return {"soda_loss": loss.detach()}
 
     # --- checkpoints -------------------------------------------------------------------------
