@@ -204,8 +204,7 @@ def _print_plan(
     local: bool,
 ) -> None:
     """Say what will run where; refuse a run that no node of a local instance can hold."""
-    slots = capacity(nodes, resources)
-    slots = min(slots, args.max_concurrent or slots)
+    slots = capacity(nodes, resources, args.max_concurrent)
     where = "this machine" if local else "the cluster"
     if slots == 0 and local:
         node = nodes[0]

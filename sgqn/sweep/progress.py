@@ -26,6 +26,12 @@ def format_duration(seconds: float) -> str:
     return f"{days}d {text}" if days else text
 
 
+def format_rate(steps_per_second: float | None) -> str:
+    """``1,234 steps/s`` (one decimal below 10), ``-- steps/s`` when unknown."""
+    rate = steps_per_second
+    return f"{rate:,.{0 if rate >= 10 else 1}f} steps/s" if rate else "-- steps/s"
+
+
 class ProgressLine:
     """The live line of a sweep.
 
@@ -68,7 +74,7 @@ class ProgressLine:
     def render(self, done: int, running: int, failed: int, queued: int, remaining: int) -> str:
         """The line's text, given the cells' counts and the agent steps left to train."""
         rate = self.steps_per_second()
-        speed = f"{rate:,.{0 if rate >= 10 else 1}f} steps/s" if rate else "-- steps/s"
+        speed = format_rate(rate)
         eta = format_duration(remaining / rate) if rate else "--"
         if remaining == 0:
             eta = "0:00:00"

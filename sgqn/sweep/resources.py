@@ -144,12 +144,12 @@ def plan_resources(
     return RunResources(cpus=int(cpus), gpus=float(gpus), memory=int(memory))
 
 
-def capacity(nodes: list[NodeShape], run: RunResources) -> int:
-    """How many such runs the nodes hold at once."""
+def capacity(nodes: list[NodeShape], run: RunResources, limit: int | None = None) -> int:
+    """How many such runs the nodes hold at once, at most ``limit`` (None or 0: no limit)."""
     total = 0
     for node in nodes:
         fits = [node.cpus / run.cpus, node.memory / run.memory]
         if run.gpus > 0:
             fits.append(node.gpus / run.gpus + 1e-9)
         total += int(max(0.0, min(fits)) + 1e-9)
-    return total
+    return min(total, limit) if limit else total

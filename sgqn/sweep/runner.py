@@ -29,7 +29,7 @@ from typing import Any
 from sgqn.checkpoint import config_to_dict
 from sgqn.sweep.cell import last_error, run_attempt
 from sgqn.sweep.manifest import Cell, Manifest, SweepError, cell_state, cell_step, log_path
-from sgqn.sweep.progress import ProgressLine, format_duration
+from sgqn.sweep.progress import ProgressLine, format_duration, format_rate
 from sgqn.sweep.resources import NodeShape, RunResources, capacity
 
 __all__ = ["import_ray", "connect", "cluster_nodes", "CellResult", "Summary", "run_cells"]
@@ -196,8 +196,7 @@ class Summary:
     def lines(self) -> list[str]:
         c = self.counts
         done = c.get("finished", 0) + c.get("already finished", 0)
-        rate = self.steps_per_second
-        rate = f"{rate:,.{0 if rate >= 10 else 1}f} steps/s" if rate else "-- steps/s"
+        rate = format_rate(self.steps_per_second)
         head = (
             f"sweep summary: {done}/{len(self.results)} cells finished "
             f"({c.get('already finished', 0)} before this invocation), "
@@ -344,8 +343,7 @@ class _Driver:
                 now = time.monotonic()
                 self._stop(stop.count)
                 if now >= next_nodes:  # Slurm workers join after the head
-                    slots = capacity(cluster_nodes(), self.resources)
-                    slots = min(slots, self.max_concurrent or slots)
+                    slots = capacity(cluster_nodes(), self.resources, self.max_concurrent)
                     next_nodes = now + _NODES_EVERY
                 while self.queue and not self.stop_level and len(self.inflight) < max(slots, 1):
                     self._submit(self.queue.popleft())
