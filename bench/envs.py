@@ -74,6 +74,12 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _wait_for_decoding(env) -> None:
+    """Let the background decoding of the videos a video-mode env holds finish."""
+    for future in getattr(env.unwrapped, "_held", {}).values():
+        future.result()
+
+
 def measure_one(env_id: str, steps: int, resets: int, repeat: int, davis_dir: str = "") -> dict:
     """Speed and memory of one env, in this process (run by ``main`` in a fresh one)."""
     import gymnasium as gym
@@ -107,14 +113,12 @@ def measure_one(env_id: str, steps: int, resets: int, repeat: int, davis_dir: st
         env.reset()
         short_resets.append(time.perf_counter() - start)
         env.step(actions[0])
-    for future in getattr(env.unwrapped, "_held", {}).values():
-        future.result()  # let the background decoding of the next video finish
+    _wait_for_decoding(env)
     rss_steady = _rss()
     start = time.perf_counter()
     env.reset(seed=0)  # back to episode 0: its video is kept
     reseeded = time.perf_counter() - start
-    for future in getattr(env.unwrapped, "_held", {}).values():
-        future.result()
+    _wait_for_decoding(env)
     held = VIDEO_CACHE.held_bytes()
     env.close()
     return {

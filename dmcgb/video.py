@@ -104,9 +104,10 @@ def _resizer(height: int, width: int, size: int) -> Resizer:
     return Resizer(height, width, size)
 
 
-def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
-    """Resize one (h, w, 3) uint8 RGB frame to (size, size, 3) as the benchmark does."""
-    return _resizer(frame.shape[0], frame.shape[1], size)(frame)
+def resize_frame(frame: np.ndarray, size: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Resize one (h, w, 3) uint8 RGB frame to (size, size, 3) as the benchmark does (into
+    ``out`` when given)."""
+    return _resizer(frame.shape[0], frame.shape[1], size)(frame, out=out)
 
 
 def _open(path: str | Path) -> cv2.VideoCapture:
@@ -149,7 +150,7 @@ def read_frames(path: str | Path, size: int, count: int, fix: str = "") -> np.nd
             if not ok:
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            _resizer(rgb.shape[0], rgb.shape[1], size)(rgb, out=frames[decoded])
+            resize_frame(rgb, size, out=frames[decoded])
             decoded += 1
     finally:
         capture.release()
