@@ -101,6 +101,8 @@ def check_modes(train_id: str, modes: Sequence[str], flag: str = "--eval-modes")
 
         close = difflib.get_close_matches(wrong[0], valid, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
+        if "," in wrong[0]:  # sgqn.eval's --modes takes commas, sgqn.train's --eval-modes spaces
+            hint = f" (separate modes with spaces: {flag} {' '.join(wrong[0].split(','))})"
         raise ConfigError(
             f"{flag}: {train_id.split('/')[-1].split('-')[0]} has no mode {wrong[0]!r}{hint}; "
             f"its modes are: {', '.join(valid)}"

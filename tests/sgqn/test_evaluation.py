@@ -142,6 +142,8 @@ def test_modes_are_checked_against_the_task():
         match="WalkerWalk has no mode 'videohrad' \\(did you mean 'videohard'\\?\\); its modes",
     ):
         check_modes("dmcgb/WalkerWalk-train-v0", ["videohrad"])
+    with pytest.raises(ValueError, match="separate modes with spaces: --eval-modes train videohard\\)"):
+        check_modes("dmcgb/WalkerWalk-train-v0", ["train,videohard"])
 
 
 @pytest.mark.slow
