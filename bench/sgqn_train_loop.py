@@ -24,8 +24,8 @@ import torch
 from dmcgb.rendering import ensure_gl_backend
 from sgqn.config import ALGOS, Config
 from sgqn.envs import make_env, to_chw
-from sgqn.overlay import EmbeddedSource, OverlayStream
-from sgqn.replay import ReplayBuffer
+from sgqn.train.overlay import EmbeddedSource, OverlayStream
+from sgqn.train.replay import ReplayBuffer
 
 _TINY = {"num_conv_layers": 3, "num_filters": 16, "hidden_dim": 64}
 _PHASES = ("act", "sample", "update", "env", "add")
@@ -40,7 +40,7 @@ class _Loop:
     """The training loop of one algo, after the seed phase, on one env."""
 
     def __init__(self, args: argparse.Namespace, algo: str, device: torch.device) -> None:
-        from sgqn.agent import SGSAC
+        from sgqn.agent.factory import build_agent
 
         sizes = _TINY if args.tiny else {}
         self.cfg = Config(
@@ -57,7 +57,7 @@ class _Loop:
         if self.cfg.uses_overlay:  # procedural images, decoded ahead in background threads
             self.overlay = OverlayStream(EmbeddedSource(), self.cfg.image_size, device, seed=0)
         action_shape = self.env.action_space.shape
-        self.agent = SGSAC(self.cfg.obs_shape, action_shape, self.cfg, device, self.overlay)
+        self.agent = build_agent(self.cfg.obs_shape, action_shape, self.cfg, device, self.overlay)
         capacity = args.fill + 2 * (args.warmup + args.steps) + 10
         self.replay = ReplayBuffer(capacity, (3, size, size), action_shape[0], 3, device)
         self.obs = to_chw(self.env.reset(seed=0)[0])

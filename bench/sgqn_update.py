@@ -32,7 +32,8 @@ from collections.abc import Callable
 
 import torch
 
-from sgqn.agent import SGSAC, Batch
+from sgqn.agent.factory import build_agent
+from sgqn.agent.interfaces import Batch
 from sgqn.config import ALGOS, Config
 
 _COLUMNS = ("even", "odd", "critic", "attribution", "actor", "targets", "head", "soda")
@@ -69,7 +70,7 @@ class _Bench:
     def __init__(self, algo: str, args: argparse.Namespace, device: torch.device):
         cfg = Config(algo=algo, batch_size=args.batch, amp=args.amp, image_size=args.size)
         self.cfg = cfg
-        self.agent = SGSAC(
+        self.agent = build_agent(
             cfg.obs_shape, (args.action_dim,), cfg, device, _DeviceImages(args.size, device)
         )
         self.replay = _DeviceReplay(cfg.obs_shape, args.action_dim, device)

@@ -23,9 +23,11 @@ import torch
 import tyro
 
 from sgqn.envs import eval_env_id, make_env, to_chw
-from sgqn.evaluation import FIGURE, episode_seed
+from sgqn.eval.episodes import FIGURE, episode_seed
 
 __all__ = ["CompareArgs", "main", "cli", "same_state_frames"]
+
+PROG = "python -m sgqn.compare_saliency"
 
 
 @dataclass
@@ -119,7 +121,7 @@ def main(
 
     ensure_gl_backend()
     from sgqn.eval import load_agent
-    from sgqn.figures import saliency_rows, save_comparison_figure
+    from sgqn.results.figures import saliency_rows, save_comparison_figure
 
     if not runs:
         raise ValueError("name at least one run directory")
@@ -162,7 +164,9 @@ def cli(argv: list[str] | None = None) -> None:
     """``python -m sgqn.compare_saliency``: parse the flags and draw."""
     from dmcgb.errors import DMCGBError
 
-    args = tyro.cli(CompareArgs, args=argv, description=__doc__.split("\n\n")[0])
+    args = tyro.cli(
+        CompareArgs, args=argv, prog=PROG, description=__doc__.split("\n\n")[0]
+    )
     try:
         path = main(args.runs, args.mode, args.steps, args.seed, args.out, args.device)
     except (DMCGBError, FileNotFoundError, ValueError) as error:

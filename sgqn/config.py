@@ -3,32 +3,20 @@
 Defaults are the paper's protocol (Bertoin et al., NeurIPS 2022, appendix tables, and the
 authors' code, which builds on the DMControl-GB SAC/SVEA code base). Tests pin them. The
 fields a preset may set (run length, evaluation, checkpoints, batch size) default to None and
-are filled by :func:`resolve` from ``PRESETS``, so a value the user gives is never replaced;
-:func:`paper_differences` lists what a resolved config changes from the paper. The ``# ---``
-comments split the fields into the groups ``--help`` shows (``sgqn.cli``).
+are filled by ``sgqn.presets.resolve``, so a value the user gives is never replaced; :func:`check`
+then refuses any value that cannot work. The ``# ---`` comments split the fields into the groups
+``--help`` shows (``sgqn.train.flags``). The config is the vocabulary every part shares: the
+agent reads its hyper-parameters, training its schedule, the report compares runs by it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sgqn.algorithms import ALGORITHMS, ALGOS, Algorithm
+from sgqn.agent.algorithms import ALGORITHMS, ALGOS, Algorithm
 
-__all__ = [
-    "Config",
-    "ConfigError",
-    "ALGOS",
-    "PRESETS",
-    "PRESET_FIELDS",
-    "RUN_FIELDS",
-    "resolve",
-    "paper_differences",
-    "preset_value",
-    "task_kind",
-    "saliency_quantile_for",
-]
+__all__ = ["Config", "ConfigError", "ALGOS", "PAPER_STEPS", "check", "saliency_quantile_for"]
 
 Algo = Literal[
     "sac", "drq", "rad", "soda", "svea", "svea_soda", "sac_consistency", "sac_ssl", "sgqn"
@@ -37,6 +25,7 @@ Algo = Literal[
 # Table 3 of the paper: quantile rho of the binarized attribution mask, per domain.
 _SALIENCY_QUANTILE = {"walker": 0.95, "finger": 0.95, "cartpole": 0.98, "ballincup": 0.98}
 _DEFAULT_QUANTILE = 0.95
+PAPER_STEPS = 500_000  # agent steps of a run in the paper (2M frames at action repeat 4)
 
 
 @dataclass
@@ -52,7 +41,7 @@ class Config:
     env: str = "dmcgb/WalkerWalk-train-v0"
     """Training env id (a `dmcgb/...-train-v0` id, or any env with (H, W, 3) uint8 frames)."""
     algo: Algo = "sgqn"
-    """Which agent (`sgqn.algorithms`): `sac` (no augmentation), `drq` (random shift), `rad` (random crop), `soda`, `svea`, `svea_soda`, the SGQN ablations `sac_consistency` and `sac_ssl` (Table 2), or `sgqn`."""
+    """Which agent (`sgqn.agent.algorithms`): `sac` (no augmentation), `drq` (random shift), `rad` (random crop), `soda`, `svea`, `svea_soda`, the SGQN ablations `sac_consistency` and `sac_ssl` (Table 2), or `sgqn`."""
     seed: int = 1
     """Seed of torch, numpy, the training episodes and the evaluation episodes."""
     preset: Literal["paper", "cpu-demo"] | None = None
@@ -187,7 +176,7 @@ class Config:
 
     @property
     def algorithm(self) -> Algorithm:
-        """The row of `sgqn.algorithms.ALGORITHMS` for --algo."""
+        """The row of `sgqn.agent.algorithms.ALGORITHMS` for --algo."""
         if self.algo not in ALGORITHMS:
             raise ValueError(f"--algo must be one of {ALGOS}, actual value: {self.algo!r}")
         return ALGORITHMS[self.algo]
@@ -232,7 +221,10 @@ class Config:
                 self.soda_batch_size > 0,
                 f"--soda-batch-size must be > 0, actual value: {self.soda_batch_size}",
             ),
-            (0 < self.soda_tau <= 1, f"--soda-tau must be in (0, 1], actual value: {self.soda_tau}"),
+            (
+                0 < self.soda_tau <= 1,
+                f"--soda-tau must be in (0, 1], actual value: {self.soda_tau}",
+            ),
             (
                 0 <= self.overlay_alpha <= 1,
                 f"--overlay-alpha must be in [0, 1], actual value: {self.overlay_alpha}",
@@ -254,7 +246,7 @@ class Config:
             raise ValueError("give either --steps or --frames, not both")
         if self.frames is not None:
             return self.frames // self.action_repeat
-        return self.steps if self.steps is not None else int(PRESETS["paper"]["steps"])  # type: ignore[call-overload]
+        return self.steps if self.steps is not None else PAPER_STEPS
 
 
 def saliency_quantile_for(env_id: str) -> float:
@@ -266,109 +258,12 @@ def saliency_quantile_for(env_id: str) -> float:
     return _DEFAULT_QUANTILE
 
 
-# What each preset gives the fields left at None. eval_modes differ by kind of task.
-PRESETS: dict[str, dict[str, object]] = {
-    "paper": {
-        "steps": 500_000,
-        "init_steps": 1000,
-        "eval_freq": 10_000,
-        "eval_episodes": 30,
-        "eval_modes": {
-            "dmc": ("train", "videoeasy", "videohard"),
-            "robot": ("train", "test1", "test2", "test3", "test4", "test5"),
-            "other": ("train",),
-        },
-        "save_freq": 10_000,
-        "saliency_freq": 10_000,
-        "batch_size": 128,
-        # The authors' overlay images: Places365 train (fetched on first use, ~24 GB).
-        "overlay_source": "places365-train",
-    },
-    "cpu-demo": {
-        # The whole pipeline with the paper's networks (training, one training episode, an
-        # evaluation on train and video_hard, the saliency figure, the results table) in a
-        # few minutes on a 2-core CPU: about 250 updates at batch 16. Not the paper's numbers.
-        "steps": 250,
-        "init_steps": 50,
-        "eval_freq": 250,
-        "eval_episodes": 2,
-        "eval_modes": {
-            "dmc": ("train", "videohard"),
-            "robot": ("train", "test1", "test2", "test3", "test4", "test5"),
-            "other": ("train",),
-        },
-        "save_freq": 250,
-        "saliency_freq": 250,
-        "batch_size": 16,
-        "overlay_source": "auto",
-    },
-}
-PRESET_FIELDS: tuple[str, ...] = tuple(PRESETS["paper"])
-# Fields that say what and where to run, not how: never reported as differences from the paper.
-RUN_FIELDS: tuple[str, ...] = (
-    "env",
-    "algo",
-    "seed",
-    "preset",
-    "run_dir",
-    "resume",
-    "device",
-    "threads",
-    "save_video",
-    "extra",
-)
-
-
 class ConfigError(ValueError):
     """A flag value that cannot work; the message names the flag and the fix."""
 
 
-def task_kind(env_id: str) -> str:
-    """``dmc``, ``robot`` (the dmcgb robot tasks) or ``other`` (a non-dmcgb env)."""
-    if not env_id.startswith("dmcgb/"):
-        return "other"
-    return "robot" if env_id.split("/")[-1].startswith("Robot") else "dmc"
-
-
-def preset_value(preset: str, name: str, env_id: str) -> object:
-    """The value ``preset`` gives field ``name`` for a run on ``env_id``."""
-    value = PRESETS[preset][name]
-    return value[task_kind(env_id)] if isinstance(value, dict) else value
-
-
-def resolve(cfg: Config, preset: str | None = None) -> Config:
-    """Fill the fields left at None from the preset, then check every value.
-
-    Args:
-        cfg: the config as given (explicit values are kept).
-        preset: the preset to use when ``cfg.preset`` is None.
-
-    Returns:
-        A config with ``preset`` set, every preset field concrete and ``steps`` set (from
-        ``--frames`` if that was given).
-
-    Raises:
-        ConfigError: an unknown preset, or a value that cannot work.
-    """
-    name = cfg.preset or preset or "paper"
-    if name not in PRESETS:
-        raise ConfigError(f"--preset must be one of {sorted(PRESETS)}, actual value: {name!r}")
-    if cfg.steps is not None and cfg.frames is not None:
-        raise ConfigError("give either --steps or --frames, not both")
-    filled: dict[str, object] = {"preset": name}
-    for field_name in PRESET_FIELDS:
-        if getattr(cfg, field_name) is None:
-            if field_name == "steps" and cfg.frames is not None:
-                continue
-            filled[field_name] = preset_value(name, field_name, cfg.env)
-    cfg = dataclasses.replace(cfg, **filled)
-    if cfg.frames is not None:
-        cfg = dataclasses.replace(cfg, steps=cfg.frames // cfg.action_repeat, frames=None)
-    _check(cfg)
-    return cfg
-
-
-def _check(cfg: Config) -> None:
+def check(cfg: Config) -> None:
+    """Raise ConfigError naming the flag of the first value of a resolved config that cannot work."""
     total = cfg.total_steps()
     checks = [
         (cfg.algo in ALGOS, f"--algo must be one of {ALGOS}, actual value: {cfg.algo!r}"),
@@ -407,21 +302,3 @@ def _check(cfg: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
-
-
-def paper_differences(cfg: Config) -> dict[str, tuple[object, object]]:
-    """Every protocol value of a resolved config that differs from the paper's.
-
-    Returns:
-        ``{field: (value, paper value)}``, in field order; run fields (env, seed, run_dir,
-        device, ...) are not protocol values and never listed.
-    """
-    paper = resolve(Config(env=cfg.env, algo=cfg.algo, action_repeat=cfg.action_repeat), "paper")
-    differences = {}
-    for f in dataclasses.fields(Config):
-        if f.name in RUN_FIELDS:
-            continue
-        ours, theirs = getattr(cfg, f.name), getattr(paper, f.name)
-        if ours != theirs:
-            differences[f.name] = (ours, theirs)
-    return differences

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sgqn.results import is_finished
+from sgqn.results.schema import is_finished
 from sgqn.sweep.manifest import cell_state, lock_path, log_path
 
 __all__ = ["run_attempt", "judge", "child_main", "last_error", "CONFIG_ERROR", "STOPPED"]
@@ -231,10 +231,12 @@ def _train(spec: dict[str, Any]) -> int:
 
     from dmcgb.errors import DMCGBError
     from sgqn import train
-    from sgqn.checkpoint import config_from_dict
-    from sgqn.config import Config
-    from sgqn.replay import InsufficientMemory
-    from sgqn.stopping import Stopped  # a graceful stop: sgqn.train checkpoints, then raises it
+    from sgqn.config import Config, ConfigError
+    from sgqn.train.checkpoint import config_from_dict
+    from sgqn.train.replay import InsufficientMemory
+
+    # A graceful stop: sgqn.train checkpoints, then raises Stopped.
+    from sgqn.train.stopping import Stopped
 
     run_dir = str(spec["run_dir"])
     # sgqn.train sets torch's threads from the config.
@@ -250,7 +252,7 @@ def _train(spec: dict[str, Any]) -> int:
         cfg = dataclasses.replace(config_from_dict(spec["config"]), **run)
     try:
         train.main(cfg, progress=False, eval_workers=int(spec["eval_workers"]))
-    except (train.ConfigError, DMCGBError, InsufficientMemory) as error:
+    except (ConfigError, DMCGBError, InsufficientMemory) as error:
         print(f"sgqn.sweep: error: {type(error).__name__}: {error}", flush=True)
         return CONFIG_ERROR
     except Stopped:

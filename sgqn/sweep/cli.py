@@ -145,7 +145,7 @@ def _validate_cells(manifest: Manifest, sweep_dir: Path) -> None:
     """Every cell's config passes sgqn.train's checks (before any run starts)."""
     from dmcgb.errors import DMCGBError
     from sgqn.config import ConfigError
-    from sgqn.run import check_env_ids
+    from sgqn.train.prepare import check_env_ids
 
     for cell in manifest.cells:
         try:
@@ -227,16 +227,16 @@ def _print_plan(
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
-    from sgqn.sweep import runner
+    from sgqn.sweep import cluster, runner
 
     _check_args(args)
     sweep_dir, manifest, new = _sweep_to_run(args, argv)
-    ray = runner.import_ray()
-    local = runner.connect(args.address, args.num_cpus, args.num_gpus)
+    ray = cluster.import_ray()
+    local = cluster.connect(args.address, args.num_cpus, args.num_gpus)
     try:
-        nodes = runner.cluster_nodes()
+        nodes = cluster.cluster_nodes()
         if args.gpus_per_run is None:  # the default fraction needs the GPUs' memory
-            nodes = runner.probe_gpu_memory(nodes)
+            nodes = cluster.probe_gpu_memory(nodes)
         manifest, resources = _plan(args, manifest, new, nodes)
         _validate_cells(manifest, sweep_dir)
         _print_plan(args, sweep_dir, manifest, resources, nodes, local)

@@ -5,7 +5,7 @@ A sweep is algorithms x envs x seeds, plus ``--set key=value`` overrides of the 
 ``<sweep>/<Task>-<algo>-s<seed>``, exactly what ``python -m sgqn.train --run-dir`` makes; the
 sweep keeps the run's console log and lock beside it, in ``<sweep>/logs/`` (a new run needs an
 empty directory, so nothing of the sweep's may be in it first). The manifest holds only the grid; whether a cell is finished is read from its run directory
-(:func:`sgqn.results.is_finished`), never remembered anywhere else.
+(:func:`sgqn.results.schema.is_finished`), never remembered anywhere else.
 
 Nothing here imports torch at import time (the Ray workers that import it only wait).
 """
@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sgqn.config import ALGOS, Config, resolve
+from sgqn.config import ALGOS, Config
 from sgqn.files import atomic_path
-from sgqn.results import is_finished
+from sgqn.presets import resolve
+from sgqn.results.schema import is_finished
 
 __all__ = [
     "MANIFEST_NAME",
@@ -212,7 +213,7 @@ class Manifest:
 
     def config(self, cell: Cell, run_dir: str | Path | None = None) -> Config:
         """The run config of a cell (preset not yet applied: ``sgqn.train`` applies it)."""
-        from sgqn.checkpoint import config_from_dict, config_to_dict
+        from sgqn.train.checkpoint import config_from_dict, config_to_dict
 
         values = {**config_to_dict(Config()), **self.overrides}
         values.update(env=cell.env, algo=cell.algo, seed=cell.seed, preset=self.preset)
@@ -320,7 +321,7 @@ CellState = Literal["finished", "checkpointed", "new"]
 
 def cell_state(run_dir: str | Path) -> CellState:
     """``finished`` (results written), ``checkpointed`` (resumable) or ``new``."""
-    from sgqn.checkpoint import CHECKPOINT_NAME
+    from sgqn.train.checkpoint import CHECKPOINT_NAME
 
     run_dir = Path(run_dir)
     if is_finished(run_dir):

@@ -89,7 +89,7 @@ class RunResources:
 
 def replay_bytes(cfg: Config) -> int:
     """Bytes of a run's replay buffer (``cfg`` with its preset applied)."""
-    from sgqn.replay import ReplayBuffer
+    from sgqn.train.replay import ReplayBuffer
 
     capacity = cfg.replay_capacity or cfg.total_steps()
     frame = (3, cfg.render_size, cfg.render_size)  # as the Trainer stores them (rad, soda: 100)

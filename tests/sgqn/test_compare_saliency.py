@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 from sgqn import compare_saliency
-from sgqn.agent import make_agent
-from sgqn.checkpoint import save_checkpoint
+from sgqn.agent.factory import build_agent
 from sgqn.config import Config
+from sgqn.train.checkpoint import save_checkpoint
 from tests.conftest import SEED
 
 _ENV = "dmcgb/CartpoleSwingup-train-v0"
@@ -30,7 +30,7 @@ def _run(tmp_path, algo: str, seed: int):
     """A run directory holding an (untrained) agent's checkpoint."""
     cfg = Config(algo=algo, seed=seed, **_TINY)
     torch.manual_seed(seed)
-    agent = make_agent(cfg, (1,), "cpu", training=False)
+    agent = build_agent(cfg.obs_shape, (1,), cfg, "cpu")
     run = tmp_path / f"{algo}-s{seed}"
     save_checkpoint(run / "checkpoint.pt", agent=agent, cfg=cfg, step=7, action_shape=[1])
     return run
@@ -70,7 +70,7 @@ def test_comparison_figure_of_three_runs(tmp_path, dmcgb_data, capsys):
     assert width > 3 * height / 2  # 3 rows (runs) x 6 panels (2 frames x 3 maps)
     with pytest.raises(SystemExit):
         other = Config(algo="sac", **{**_TINY, "env": "dmcgb/CartpoleBalance-train-v0"})
-        agent = make_agent(other, (1,), "cpu", training=False)
+        agent = build_agent(other.obs_shape, (1,), other, "cpu")
         save_checkpoint(
             tmp_path / "o" / "checkpoint.pt", agent=agent, cfg=other, step=0, action_shape=[1]
         )

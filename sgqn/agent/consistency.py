@@ -1,0 +1,36 @@
+"""SGQN's consistency loss L_C (Bertoin et al., NeurIPS 2022, Eq. 2): what it adds to SAC.
+
+The critic's Q-values of the observation and of the observation masked to its salient pixels
+must agree: L = L_Q + consistency_weight * sum_i MSE(Q_i(s), Q_i(M_rho(s) * s)). The mask
+M_rho binarizes the guided-backprop attribution of Q1 at the task's quantile rho; it comes from
+the same forward graph as L_Q (a guided backward with the graph retained), so L_C costs one
+extra critic pass (on the masked observation). ``sac_consistency`` is SAC with L_C only (the
+paper's Table 2); ``sgqn`` has it with the attribution head (``attribution_ssl``).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from sgqn.agent.losses import consistency_loss
+from sgqn.agent.sac import SAC, CriticTerms
+from sgqn.agent.saliency import guided_gradient, masked_observation, saliency_mask
+
+__all__ = ["Consistency"]
+
+
+class Consistency(SAC):
+    """SAC whose critic loss adds L_C (``sac_consistency``, ``sgqn``)."""
+
+    def critic_loss(self, obs: Tensor, action: Tensor, target: Tensor) -> CriticTerms:
+        """The critic loss of the other parts, + consistency_weight * L_C on the clean obs."""
+        obs = obs.detach().requires_grad_(True)  # the mask is a gradient w.r.t. the pixels
+        terms = super().critic_loss(obs, action, target)
+        with self._autocast():
+            attribution = guided_gradient(terms.q1, obs, retain_graph=True)
+            mask = saliency_mask(attribution, self.quantile)
+            masked_q = self.critic(masked_observation(obs.detach(), mask), action)
+            c_loss = consistency_loss([q.float() for q in masked_q], (terms.q1, terms.q2))
+        loss = terms.loss + self.cfg.consistency_weight * c_loss
+        metrics = {**terms.metrics, "consistency_loss": c_loss.detach()}
+        return terms._replace(loss=loss, metrics=metrics)

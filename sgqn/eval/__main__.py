@@ -1,0 +1,3 @@
+from sgqn.eval.command import cli
+
+cli()

@@ -1,0 +1,3 @@
+from sgqn.report.command import cli
+
+cli()

@@ -1,0 +1,3 @@
+from sgqn.train.command import cli
+
+cli()

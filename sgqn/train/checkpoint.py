@@ -1,0 +1,196 @@
+"""Atomic checkpoints of a run that load without running code.
+
+A checkpoint is one ``torch.save`` file written to a temporary name and moved into place with
+``os.replace``, so an interrupted save leaves the previous checkpoint intact. It holds only
+tensors and plain values (numbers, strings, bools, None, and lists/tuples/dicts of them): the
+agent's ``state_dict()``, the config as a dict, the RNG states, and the training loop's
+counters. It is read with ``torch.load(weights_only=True)``, so a crafted file cannot execute
+code; anything else in it is rejected with :class:`CheckpointError`. The replay buffer saves
+itself in chunks (``sgqn.train.replay``, plain ``.npz``); the checkpoint records its cursor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import random
+import typing
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sgqn.config import Config
+from sgqn.files import atomic_path
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "CheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "config_to_dict",
+    "config_from_dict",
+    "rng_state",
+    "set_rng_state",
+]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+_FORMAT = 2  # 2: weights-only payload (1 pickled numpy RNG states)
+_PLAIN = (bool, int, float, str, type(None))
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be (safely) loaded; the message names the file and the fix."""
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """A JSON-ready dict of every Config field."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """Rebuild a Config from :func:`config_to_dict` output (unknown keys are ignored)."""
+    hints = typing.get_type_hints(Config)
+    kwargs = {}
+    for f in dataclasses.fields(Config):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        if value is not None and tuple in (typing.get_origin(hints[f.name]), hints[f.name]):
+            value = tuple(value)
+        elif value is not None and any(
+            typing.get_origin(a) is tuple for a in typing.get_args(hints[f.name])
+        ):
+            value = tuple(value)  # an optional tuple, e.g. tuple[str, ...] | None
+        kwargs[f.name] = value
+    return Config(**kwargs)
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU and CUDA) RNG states, as tensors and plain values."""
+    np_state = np.random.get_state(legacy=False)
+    np_state["state"]["key"] = torch.from_numpy(np_state["state"]["key"].astype(np.int64))
+    state = {"python": random.getstate(), "numpy": np_state, "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore :func:`rng_state` output."""
+    python = state["python"]
+    random.setstate((python[0], tuple(python[1]), python[2]))
+    np_state = dict(state["numpy"])
+    np_state["state"] = dict(np_state["state"])
+    np_state["state"]["key"] = np.asarray(np_state["state"]["key"], dtype=np.uint32)
+    np.random.set_state(np_state)
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def _unsafe_value(value: Any, where: str) -> str | None:
+    """The path of the first value a weights-only load would reject, or None."""
+    if isinstance(value, (torch.Tensor, *_PLAIN)):
+        return None
+    if isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    elif isinstance(value, dict):
+        items = value.items()
+    else:
+        return f"{where} ({type(value).__name__})"
+    for key, item in items:
+        if isinstance(value, dict) and not isinstance(key, _PLAIN):
+            return f"{where} key {key!r} ({type(key).__name__})"
+        found = _unsafe_value(item, f"{where}[{key!r}]")
+        if found:
+            return found
+    return None
+
+
+def save_checkpoint(path: str | Path, *, agent: Any, cfg: Config, **state: Any) -> Path:
+    """Write a checkpoint atomically.
+
+    Args:
+        path: the checkpoint file.
+        agent: anything with ``state_dict()`` (the agent: networks and optimisers).
+        cfg: the run's config, so that eval can rebuild the agent.
+        **state: counters, cursors and loop state: tensors and plain values only.
+
+    Returns:
+        The path written.
+
+    Raises:
+        TypeError: something in the payload would not load with ``weights_only=True``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": _FORMAT,
+        "agent": agent.state_dict(),
+        "config": config_to_dict(cfg),
+        "rng": rng_state(),
+        **state,
+    }
+    unsafe = _unsafe_value(payload, "checkpoint")
+    if unsafe:
+        raise TypeError(
+            f"cannot checkpoint {unsafe}: a checkpoint holds only tensors, numbers, strings, "
+            "bools, None and lists/tuples/dicts of them, so that it loads with weights_only=True"
+        )
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read a checkpoint without running code; ``payload['config']`` is a dict.
+
+    Raises:
+        FileNotFoundError: no checkpoint at ``path``.
+        CheckpointError: the file is damaged, holds objects other than tensors and plain
+            values (a crafted or foreign file), or was written by another checkpoint format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint at {str(path)!r}; a run directory holds {CHECKPOINT_NAME} once "
+            "training has saved (every --save-freq steps, on Ctrl-C/SIGTERM, and at the end)"
+        )
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error):  # not a refused object: unreadable bytes
+            raise CheckpointError(_damaged(path, error)) from None
+        raise CheckpointError(
+            f"{str(path)!r} holds objects other than tensors and plain values, so it was not "
+            "loaded (loading it could run code). sgqn never writes such checkpoints: it was "
+            "crafted, or written by another program or an older sgqn. Start a new run, or "
+            f"resume from a checkpoint you made. ({str(error).splitlines()[0]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise CheckpointError(_damaged(path, error)) from None
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(
+            f"{str(path)!r} is not an sgqn checkpoint of format {_FORMAT} (found {found!r}); "
+            "it was written by another version of sgqn or another program"
+        )
+    return payload
+
+
+def _damaged(path: Path, error: BaseException) -> str:
+    if isinstance(error, pickle.UnpicklingError):
+        reason = "its content is not a saved payload"
+    else:
+        lines = str(error).splitlines()
+        reason = f"{type(error).__name__}: {lines[0] if lines else 'no details'}"
+    return (
+        f"{str(path)!r} is damaged and cannot be read ({reason}); the run cannot resume from "
+        "it: restore it from a backup, or start a new run in another --run-dir"
+    )

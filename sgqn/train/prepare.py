@@ -1,0 +1,226 @@
+"""A run before its training loop: the config, device and directory it gets, and its data.
+
+:func:`prepare` runs before any env, network or data is set up, so that a bad flag, env id,
+mode or ``--run-dir`` fails in a second with a message, not after minutes of set-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sgqn.config import Config, ConfigError
+from sgqn.envs import make_env
+from sgqn.eval.modes import check_modes, data_groups, eval_env_ids
+from sgqn.presets import resolve
+from sgqn.results.schema import FINAL_NAME
+from sgqn.train.checkpoint import CHECKPOINT_NAME, config_from_dict, load_checkpoint
+
+__all__ = [
+    "prepare",
+    "resolve_device",
+    "default_threads",
+    "check_env_ids",
+    "check_pixels",
+    "fetch_eval_data",
+    "forget_after",
+    "default_run_dir",
+    "check_run_dir",
+]
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``--device``, or CUDA when torch sees a GPU, else the CPU."""
+    device = (
+        torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"--device {name} asked for CUDA, but torch sees no GPU; pass --device cpu"
+        )
+    return device
+
+
+def default_threads() -> int:
+    """torch threads for a CPU run: the cores minus one (rendering needs one), at least 1."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | None]:
+    """Resolve the config, the device and the run dir (and for --resume, load the checkpoint).
+
+    Nothing is created or set up: this fails in a second on a bad flag or run directory.
+
+    Raises:
+        ConfigError: a bad flag value or run directory.
+        dmcgb.errors.UnknownTask: an unknown env id (with the closest ids).
+        CheckpointError: --resume with a damaged or unsafe checkpoint.
+    """
+    if not cfg.resume:
+        device = resolve_device(cfg.device)
+        check_env_ids(cfg)
+        cfg = resolve(cfg, preset="paper" if device.type == "cuda" else "cpu-demo")
+        run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
+        check_run_dir(run_dir, resume=False)
+        return dataclasses.replace(cfg, run_dir=str(run_dir)), device, run_dir, None
+    if not cfg.run_dir:
+        raise ConfigError("--resume needs --run-dir DIR, the run to continue")
+    run_dir = Path(cfg.run_dir)
+    check_run_dir(run_dir, resume=True)
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    saved = config_from_dict(checkpoint["config"])
+    # The saved config wins; only the run length, the device and the threads may change.
+    overrides: dict[str, Any] = {"resume": True, "run_dir": str(run_dir)}
+    for name in ("device", "threads"):
+        if getattr(cfg, name) is not None:
+            overrides[name] = getattr(cfg, name)
+    if cfg.steps is not None or cfg.frames is not None:
+        overrides.update(steps=cfg.steps, frames=cfg.frames)
+    resumed = resolve(dataclasses.replace(saved, **overrides))
+    return resumed, resolve_device(resumed.device), run_dir, checkpoint
+
+
+def check_env_ids(cfg: Config) -> None:
+    """Fail at once on an unknown env id or mode (the registries only: nothing is built)."""
+    import gymnasium as gym
+
+    import dmcgb  # noqa: F401  (registers the ids)
+
+    if cfg.env.startswith("dmcgb/"):
+        from dmcgb.registration import parse_env_id
+
+        parse_env_id(cfg.env)  # UnknownTask: "... did you mean ...?"
+    else:
+        gym.spec(cfg.env)  # gymnasium's own error with suggestions
+    check_modes(cfg.env, cfg.eval_modes or ())
+
+
+def check_pixels(env_id: str, image_size: int) -> None:
+    """A non-dmcgb env must observe RGB frames (made once, with the GL backend chosen)."""
+    if env_id.startswith("dmcgb/"):
+        return
+    try:
+        make_env(env_id, 0, 1, 1, image_size).close()
+    except ValueError as error:
+        raise ConfigError(
+            f"--env: {error}. sgqn learns from pixels: use a dmcgb/... id, e.g. "
+            "dmcgb/WalkerWalk-train-v0, or an env whose observations are RGB frames"
+        ) from None
+
+
+def fetch_eval_data(cfg: Config, optional: bool, say) -> Config:
+    """Fetch the data of the eval modes now (not at the first evaluation).
+
+    With ``optional`` (the cpu-demo's own choice of modes), a mode whose data cannot be had
+    offline is dropped with a message saying how to get it; otherwise the error propagates.
+    """
+    from dmcgb import data
+    from dmcgb.errors import MissingData
+
+    kept = []
+    for mode, env_id in eval_env_ids(cfg.env, cfg.eval_modes).items():
+        groups = data_groups(env_id)
+        missing = [s for s in data.status(groups) if s.state != "cached"]
+        if missing:
+            size = sum(data.ASSETS[s.name].size or 0 for s in missing) / 1e6
+            say(
+                f"fetching the {mode} data ({', '.join(groups)}: {len(missing)} files, "
+                f"{size:.0f} MB) into {data.data_dir()} (set DMCGB_DATA_DIR to use another "
+                "cache, DMCGB_MIRROR to fetch from a mirror)"
+            )
+            try:
+                data.fetch(groups)
+            except MissingData as error:
+                if not optional:
+                    raise
+                say(
+                    f"skipping the {mode} evaluation: its data is not available ({error}). Fetch "
+                    f"it with `python -m dmcgb.data fetch {' '.join(groups)}` and start a new run "
+                    "to evaluate it."
+                )
+                continue
+        kept.append(mode)
+    if tuple(kept) == cfg.eval_modes:
+        return cfg
+    skipped = [m for m in cfg.eval_modes if m not in kept]
+    extra = {**cfg.extra, "skipped_eval_modes": " ".join(skipped)}
+    return dataclasses.replace(cfg, eval_modes=tuple(kept), extra=extra)
+
+
+def forget_after(run_dir: Path, step: int, total: int) -> None:
+    """On resume: drop results written after the checkpoint (they are redone), and
+    ``results.json`` if the run is extended (it is no longer finished)."""
+    for path in (run_dir / "evals").glob("step*.json"):
+        if int(path.stem[4:]) > step:
+            path.unlink()
+    if total > step:
+        (run_dir / FINAL_NAME).unlink(missing_ok=True)
+
+
+def default_run_dir(cfg: Config) -> Path:
+    """``runs/<task>-<algo>-s<seed>-<timestamp>``."""
+    name = cfg.env.split("/")[-1]
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{name}-{cfg.algo}-s{cfg.seed}-{stamp}"
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """Check that ``run_dir`` can take a new run (or, with ``resume``, holds one).
+
+    Nothing is created. A new run needs a directory that does not exist yet (in a writable
+    parent) or is empty; resuming needs the run's checkpoint.
+
+    Raises:
+        ConfigError: the directory is a file, holds something else, is not writable, or
+            (resume) holds no checkpoint; the message says what to do instead.
+    """
+    shown = str(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--run-dir {shown!r} is a file, not a directory; pass another --run-dir")
+    if resume:
+        if not (run_dir / CHECKPOINT_NAME).is_file():
+            what = "does not exist" if not run_dir.exists() else f"holds no {CHECKPOINT_NAME}"
+            raise ConfigError(
+                f"cannot --resume {shown!r}: it {what}; pass the directory of a run that saved a "
+                "checkpoint, or drop --resume to start a new run"
+            )
+        _check_writable(run_dir)
+        return
+    if run_dir.is_dir():
+        contents = sorted(p.name for p in run_dir.iterdir())
+        if (run_dir / CHECKPOINT_NAME).is_file():
+            raise ConfigError(
+                f"--run-dir {shown!r} already holds a run; pass --resume to continue it, or "
+                "another --run-dir for a new run"
+            )
+        if contents:
+            listed = ", ".join(contents[:5]) + (", ..." if len(contents) > 5 else "")
+            raise ConfigError(
+                f"--run-dir {shown!r} is not empty ({listed}) and holds no checkpoint to resume; "
+                "pass a new or empty --run-dir (or delete what is there)"
+            )
+        _check_writable(run_dir)
+        return
+    parent = run_dir.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(
+            f"--run-dir {shown!r} cannot be created: {str(parent)!r} is a file, not a directory; "
+            "pass another --run-dir"
+        )
+    _check_writable(parent, creating=shown)
+
+
+def _check_writable(folder: Path, creating: str | None = None) -> None:
+    if os.access(folder, os.W_OK | os.X_OK):
+        return
+    what = f"cannot create --run-dir {creating!r}: " if creating else "--run-dir "
+    raise ConfigError(
+        f"{what}{str(folder)!r} is not writable by this user; pass a --run-dir you can write to"
+    )
