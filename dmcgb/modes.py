@@ -26,6 +26,8 @@ from typing import Any
 
 from dmcgb.distracting import DOMAINS as DISTRACTING_DOMAINS
 from dmcgb.distracting import INTENSITIES, mode_name
+from dmcgb.geometric import BENCHMARK_NAMES as GEOMETRIC_NAMES
+from dmcgb.geometric import DOMAINS as GEOMETRIC_DOMAINS
 
 __all__ = [
     "Mode",
@@ -51,6 +53,20 @@ HSV_HIGH: tuple[float, float, float] = (185.0, 255.0, 255.0)
 # Texture attributes set to the key colour: (texture name, attribute).
 _SKYBOX_KEYED = (("skybox", "rgb1"), ("skybox", "rgb2"), ("skybox", "markrgb"))
 _GRID_KEYED = (("grid", "rgb1"), ("grid", "rgb2"), ("grid", "markrgb"))
+
+
+_GEOMETRIC_DESCRIPTIONS = {
+    "rotateeasy": "DMC-GB2: per episode, the camera rolled about its view axis by one of 100 "
+    "angles in [-90, 90) deg",
+    "rotatehard": "DMC-GB2: the same over [-180, 180) deg",
+    "shifteasy": "DMC-GB2: per episode, the camera turned towards the image's edges and corners, "
+    "one of 100 (pan, tilt) pairs around the domain's bounds / 1.5",
+    "shifthard": "DMC-GB2: the same around the domain's bounds (walker, cheetah: +-10 deg; "
+    "cartpole: pan +-8, tilt +-10; finger, ball_in_cup: pan +-6, tilt -6..12)",
+    "rotateshifteasy": "DMC-GB2: `shifteasy` and `rotateeasy` at once (position j: shift j, "
+    "roll j)",
+    "rotateshifthard": "DMC-GB2: `shifthard` and `rotatehard` at once",
+}
 
 
 def episode_steps(action_repeat: int, control_steps: int = EPISODE_LENGTH) -> int:
@@ -156,6 +172,16 @@ MODES: dict[str, Mode] = {
                 domains=DISTRACTING_DOMAINS,
             )
             for intensity in INTENSITIES
+        ),
+        *(
+            Mode(
+                name,
+                GEOMETRIC_NAMES[name],
+                description,
+                entry_point="dmcgb.geometric.env:GeometricEnv",
+                domains=GEOMETRIC_DOMAINS,
+            )
+            for name, description in _GEOMETRIC_DESCRIPTIONS.items()
         ),
     )
 }
