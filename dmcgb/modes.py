@@ -56,16 +56,14 @@ _GRID_KEYED = (("grid", "rgb1"), ("grid", "rgb2"), ("grid", "markrgb"))
 
 
 _GEOMETRIC_DESCRIPTIONS = {
-    "rotateeasy": "DMC-GB2: per episode, the camera rolled about its view axis by one of 100 "
-    "angles in [-90, 90) deg",
-    "rotatehard": "DMC-GB2: the same over [-180, 180) deg",
-    "shifteasy": "DMC-GB2: per episode, the camera turned towards the image's edges and corners, "
-    "one of 100 (pan, tilt) pairs around the domain's bounds / 1.5",
-    "shifthard": "DMC-GB2: the same around the domain's bounds (walker, cheetah: +-10 deg; "
-    "cartpole: pan +-8, tilt +-10; finger, ball_in_cup: pan +-6, tilt -6..12)",
-    "rotateshifteasy": "DMC-GB2: `shifteasy` and `rotateeasy` at once (position j: shift j, "
-    "roll j)",
-    "rotateshifthard": "DMC-GB2: `shifthard` and `rotatehard` at once",
+    "rotateeasy": "DMC-GB2: the camera rolled about its view axis, per episode one of 100 angles "
+    "in [-90, 90) deg",
+    "rotatehard": "`rotateeasy` over [-180, 180) deg",
+    "shifteasy": "DMC-GB2: the camera panned and tilted towards the image's edges and corners, "
+    "per episode one of 100 positions within the domain's bounds / 1.5",
+    "shifthard": "`shifteasy` within the domain's bounds",
+    "rotateshifteasy": "`shifteasy` and `rotateeasy` at once (position j: shift j and roll j)",
+    "rotateshifthard": "`shifthard` and `rotatehard` at once",
 }
 
 
