@@ -5,10 +5,12 @@ Importing the package registers every id (``gymnasium.make("dmcgb/WalkerWalk-vid
 
 Contents:
     TASKS, PAPER_TASKS: the dm_control tasks by CamelCase name.
-    MODES: the test distributions (train, coloreasy, colorhard, videoeasy, videohard).
+    MODES: the test distributions (train, coloreasy, colorhard, videoeasy, videohard, ...).
     ROBOT_TASKS, ROBOT_VARIANTS: the robot tasks (registry: ``dmcgb.robot.TASKS``).
     DISTRACTING_TASKS, DISTRACTING_MODES: the tasks and modes of the distractingcs ids
         (``dmcgb.distracting``; env class ``dmcgb.distracting.env.DistractingEnv``).
+    GEOMETRIC_TASKS, GEOMETRIC_MODES: the tasks and modes of DMC-GB2's camera shifts
+        (``dmcgb.geometric``; env class ``dmcgb.geometric.env.GeometricEnv``).
     make, env_id, parse_env_id, all_env_ids: the id table (``python -m dmcgb`` prints it).
     DMCGBEnv (``dmcgb.env``), RobotEnv (``dmcgb.robot.env``): the env classes; both take
     ``action_repeat`` and render once per agent step.
@@ -18,6 +20,8 @@ from dmcgb.modes import MODES
 from dmcgb.registration import (
     DISTRACTING_MODES,
     DISTRACTING_TASKS,
+    GEOMETRIC_MODES,
+    GEOMETRIC_TASKS,
     ROBOT_TASKS,
     ROBOT_VARIANTS,
     all_env_ids,
@@ -38,6 +42,8 @@ __all__ = [
     "ROBOT_VARIANTS",
     "DISTRACTING_TASKS",
     "DISTRACTING_MODES",
+    "GEOMETRIC_TASKS",
+    "GEOMETRIC_MODES",
     "make",
     "env_id",
     "parse_env_id",

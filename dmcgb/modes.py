@@ -26,6 +26,8 @@ from typing import Any
 
 from dmcgb.distracting import DOMAINS as DISTRACTING_DOMAINS
 from dmcgb.distracting import INTENSITIES, mode_name
+from dmcgb.geometric import BENCHMARK_NAMES as GEOMETRIC_NAMES
+from dmcgb.geometric import DOMAINS as GEOMETRIC_DOMAINS
 
 __all__ = [
     "Mode",
@@ -51,6 +53,18 @@ HSV_HIGH: tuple[float, float, float] = (185.0, 255.0, 255.0)
 # Texture attributes set to the key colour: (texture name, attribute).
 _SKYBOX_KEYED = (("skybox", "rgb1"), ("skybox", "rgb2"), ("skybox", "markrgb"))
 _GRID_KEYED = (("grid", "rgb1"), ("grid", "rgb2"), ("grid", "markrgb"))
+
+
+_GEOMETRIC_DESCRIPTIONS = {
+    "rotateeasy": "DMC-GB2: the camera rolled about its view axis, per episode one of 100 angles "
+    "in [-90, 90) deg",
+    "rotatehard": "`rotateeasy` over [-180, 180) deg",
+    "shifteasy": "DMC-GB2: the camera panned and tilted towards the image's edges and corners, "
+    "per episode one of 100 positions within the domain's bounds / 1.5",
+    "shifthard": "`shifteasy` within the domain's bounds",
+    "rotateshifteasy": "`shifteasy` and `rotateeasy` at once (position j: shift j and roll j)",
+    "rotateshifthard": "`shifthard` and `rotatehard` at once",
+}
 
 
 def episode_steps(action_repeat: int, control_steps: int = EPISODE_LENGTH) -> int:
@@ -156,6 +170,16 @@ MODES: dict[str, Mode] = {
                 domains=DISTRACTING_DOMAINS,
             )
             for intensity in INTENSITIES
+        ),
+        *(
+            Mode(
+                name,
+                GEOMETRIC_NAMES[name],
+                description,
+                entry_point="dmcgb.geometric.env:GeometricEnv",
+                domains=GEOMETRIC_DOMAINS,
+            )
+            for name, description in _GEOMETRIC_DESCRIPTIONS.items()
         ),
     )
 }

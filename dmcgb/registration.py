@@ -20,6 +20,7 @@ import gymnasium as gym
 
 from dmcgb import robot
 from dmcgb.errors import UnknownTask
+from dmcgb.geometric import GEOMETRIES
 from dmcgb.modes import MODES
 from dmcgb.tasks import TASKS
 
@@ -35,6 +36,8 @@ __all__ = [
     "readme_tables",
     "DISTRACTING_TASKS",
     "DISTRACTING_MODES",
+    "GEOMETRIC_TASKS",
+    "GEOMETRIC_MODES",
 ]
 
 NAMESPACE = "dmcgb"
@@ -49,6 +52,12 @@ DISTRACTING_TASKS: tuple[str, ...] = tuple(
     task for task, spec in TASKS.items() if MODES[DISTRACTING_MODES[0]].has_domain(spec.domain)
 )
 """The tasks with distractingcs ids: those of the Distracting Control Suite's six domains."""
+GEOMETRIC_MODES: tuple[str, ...] = tuple(name for name in MODES if name in GEOMETRIES)
+"""DMC-GB2's camera shifts: ``rotateeasy`` ... ``rotateshifthard`` (``dmcgb.geometric``)."""
+GEOMETRIC_TASKS: tuple[str, ...] = tuple(
+    task for task, spec in TASKS.items() if MODES[GEOMETRIC_MODES[0]].has_domain(spec.domain)
+)
+"""The tasks with geometric ids: those of the five domains DMC-GB2 gives shift bounds for."""
 
 _ID_PATTERN = re.compile(
     rf"^{NAMESPACE}/(?P<task>[A-Za-z0-9]+)-(?P<mode>[a-z0-9.]+)-v(?P<version>\d+)$"

@@ -33,14 +33,15 @@ def rollout(env, seed: int, steps: int) -> list[np.ndarray]:
 
 
 def _every_mode() -> list:
-    """Every mode; six of the eight fixed distractingcs intensities are slow-only (they differ
-    from 0.1 and 0.5 only in numbers that tests/dmcgb/test_distracting.py pins)."""
-    quick = {"distractingcs0.1", "distractingcs0.5"}
+    """Every mode; six of the eight fixed distractingcs intensities and five of the six
+    geometric modes are slow-only (they differ from the quick ones only in numbers that
+    tests/dmcgb/test_distracting.py and test_geometric.py pin)."""
+    quick = {"distractingcs0.1", "distractingcs0.5", "rotateshifthard"}
+    variants = {n for n, m in dmcgb.MODES.items() if m.kwargs.get("intensity") is not None}
+    variants |= set(dmcgb.GEOMETRIC_MODES)
     return [
-        pytest.param(name, marks=pytest.mark.slow)
-        if mode.kwargs.get("intensity") is not None and name not in quick
-        else name
-        for name, mode in dmcgb.MODES.items()
+        pytest.param(name, marks=pytest.mark.slow) if name in variants - quick else name
+        for name in dmcgb.MODES
     ]
 
 

@@ -43,8 +43,9 @@ def test_paper_tasks_and_names():
 
 def test_modes_and_cameras():
     distracting = ["distractingcs"] + [f"distractingcs{i:g}" for i in INTENSITIES]
+    geometric = [f"{kind}{level}" for kind in ("rotate", "shift", "rotateshift") for level in ("easy", "hard")]
     assert list(dmcgb.MODES) == [
-        "train", "coloreasy", "colorhard", "videoeasy", "videohard", *distracting
+        "train", "coloreasy", "colorhard", "videoeasy", "videohard", *distracting, *geometric
     ]
     assert dmcgb.DISTRACTING_MODES == tuple(distracting)
     assert [dmcgb.MODES[m].kwargs.get("intensity") for m in distracting] == [None, *INTENSITIES]
@@ -55,7 +56,8 @@ def test_modes_and_cameras():
     assert IMAGE_SIZE == 84 and EPISODE_LENGTH == 1000
     assert COLOR_KEYS == ("grid_rgb1", "grid_rgb2", "self_rgb", "skybox_rgb")
     assert [m.benchmark_name for m in dmcgb.MODES.values()] == [
-        "train", "color_easy", "color_hard", "video_easy", "video_hard", *["distracting_cs"] * 9
+        "train", "color_easy", "color_hard", "video_easy", "video_hard", *["distracting_cs"] * 9,
+        "rotate_easy", "rotate_hard", "shift_easy", "shift_hard", "rotate_shift_easy", "rotate_shift_hard",
     ]
 
 
