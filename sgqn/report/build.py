@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sgqn.config import saliency_quantile_for
 from sgqn.report.run_folders import ReportError, Run, Skipped, check_runs, find_run_dirs, load_run
 from sgqn.report.scores import Aggregate, Cell, aggregate_scores, make_cells
-from sgqn.results.published import Published, PublishedResult, load_published
+from sgqn.results.published import Published, PublishedCell, load_published
 
 __all__ = ["Report", "ReportError", "build_report"]
 
@@ -35,11 +36,22 @@ class Report:
     published: Published | None = None
     figures: dict[str, Path] = field(default_factory=dict)
 
-    def published_for(self, cell: Cell) -> PublishedResult | None:
+    def published_for(self, cell: Cell) -> PublishedCell | None:
+        """The paper's cell for ``cell``'s (task, mode, algorithm) at its runs' action repeat (and
+        saliency quantile, for Table 7's rows): from Table 1, else 2, 6, 5, 8, 7."""
         if self.published is None:
             return None
-        found = self.published.get(cell.task, cell.mode, cell.algo)
-        return found if found is not None and found.metric == cell.metric else None
+        config = next(r.config for r in self.runs if r.path == cell.runs[0])
+        repeat = config.get("action_repeat")
+        rho = config.get("saliency_quantile") or saliency_quantile_for(str(config.get("env")))
+        for table in (1, 2, 6, 5, 8, 7):
+            found = self.published.find(
+                table, cell.task, cell.mode, cell.algo,
+                None if table == 8 else repeat, rho if table == 7 else None,
+            )  # fmt: skip
+            if found is not None:
+                return found
+        return None
 
 
 def build_report(

@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from sgqn.report.build import Report
-from sgqn.report.scores import ABLATIONS, ALGO_ORDER, DMC_MAX_RETURN, Cell, sort_names
+from sgqn.report.scores import ABLATIONS, ALGO_ORDER, DMC_MAX_RETURN, Cell, seed_stats, sort_names
 from sgqn.results.published import Published
 
 __all__ = ["render_markdown", "METRIC_TITLES"]
@@ -68,31 +68,39 @@ def _published_section(report: Report, published: Published) -> list[str]:
         found = report.published_for(cell)
         if found is None:
             continue
-        mean, std = cell.stats(report.ddof)
+        mean, std = seed_stats(cell.returns, report.ddof)  # the paper prints returns everywhere
+        paper_std = math.nan if found.std is None else found.std
         rows.append(
             [
                 cell.mode,
                 cell.task,
                 cell.algo,
-                f"{_fmt(mean, std, cell.metric)} ({len(cell.seeds)})",
-                _fmt(found.mean, found.std, cell.metric),
+                f"{_fmt(mean, std, 'return')} ({len(cell.seeds)})",
+                f"{_fmt(found.mean, paper_std, 'return')} (Table {found.table})",
                 f"{mean - found.mean:+.0f}",
             ]
         )
     if rows:
-        header = ["mode", "task", "algo", "ours", "published", "Δ (ours − published)"]
+        header = ["mode", "task", "algo", "ours (return)", "published", "Δ (ours − published)"]
         out += [_table(rows, header), ""]
         out.append(
-            "The published numbers are end-of-training scores of the paper's protocol; ours are "
-            "at the step named above."
+            "The published numbers are end-of-training returns of the paper's protocol (robot "
+            "tasks too: Table 6 prints returns); ours are at the step named above, whatever "
+            "protocol the runs ran. `--paper-table N` prints a table in the paper's layout and "
+            "pairs runs with its cells only where the protocol matches."
         )
     else:
         out.append("No published number matches these runs' (task, mode, algorithm).")
-    for key, info in published.sources.items():
-        out += ["", f"Source `{key}`: {info['reference']} {info['where']} "]
-        out[-1] += f"Table: {info['paper_table']}."
-    if published.missing:
-        out += ["", "Not shipped (could not be verified): " + "; ".join(published.missing) + "."]
+    out += ["", f"Source: {published.citation}"]
+    disagree = published.image_disagreements()
+    if disagree:
+        out[-1] += " Where the authors' repository image differs, the paper's number is used: "
+        out[-1] += "; ".join(disagree) + "."
+    else:
+        out[-1] += (
+            f" The {len(published.image_cells)} cells of the comparison image in the authors' "
+            "repository agree with the paper's Table 1."
+        )
     return out
 
 

@@ -65,9 +65,9 @@ def write_report(report: Report, out: str | Path) -> dict[str, Path]:
                 "return_mean": return_mean,
                 "return_std": return_std,
                 "published_mean": "" if found is None else found.mean,
-                "published_std": "" if found is None else found.std,
-                "diff_from_published": "" if found is None else mean - found.mean,
-                "published_source": "" if found is None else found.source,
+                "published_std": "" if found is None or found.std is None else found.std,
+                "return_diff_from_published": "" if found is None else return_mean - found.mean,
+                "published_table": "" if found is None else found.table,
             }
         )
     fields = list(rows[0]) if rows else ["task", "mode", "algo", "metric", "mean", "std"]

@@ -274,16 +274,16 @@ def test_published_numbers_beside_ours_with_the_difference(tmp_path):
     ours = np.mean([np.mean(returns["videohard"]), np.mean(returns["videohard"]) + 20])
     assert float(hard["mean"]) == pytest.approx(ours)
     assert (float(hard["published_mean"]), float(hard["published_std"])) == (739.0, 21.0)
-    assert float(hard["diff_from_published"]) == pytest.approx(ours - 739.0)
-    assert hard["published_source"] == "sgqn-repo-table"
+    assert float(hard["return_diff_from_published"]) == pytest.approx(ours - 739.0)
+    assert hard["published_table"] == "1"
     assert rows[("ReacherEasy", "videohard")]["published_mean"] == ""  # none published
     markdown = files["markdown"].read_text()
     assert (
-        f"| videohard | WalkerWalk | sgqn | {ours:.0f} ± 10 (2) | 739 ± 21 | {ours - 739:+.0f} |"
-        in markdown
+        f"| videohard | WalkerWalk | sgqn | {ours:.0f} ± 10 (2) | 739 ± 21 (Table 1) | "
+        f"{ours - 739:+.0f} |" in markdown
     )
-    assert "9b854e80f4335ec8258bdecd381b1737d3133b4a" in markdown
-    assert "Not shipped (could not be verified)" in markdown
+    assert "hal-03777742" in markdown
+    assert "The 50 cells of the comparison image in the authors' repository agree" in markdown
 
 
 def _plain_iqm(values):
