@@ -16,7 +16,16 @@ from typing import Literal
 
 from sgqn.agent.algorithms import ALGORITHMS, ALGOS, Algorithm
 
-__all__ = ["Config", "ConfigError", "ALGOS", "PAPER_STEPS", "check", "saliency_quantile_for"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ALGOS",
+    "PAPER_STEPS",
+    "TASK_DEFAULTS",
+    "check",
+    "saliency_quantile_for",
+    "task_kind",
+]
 
 Algo = Literal[
     "sac", "drq", "rad", "soda", "svea", "svea_soda", "sac_consistency", "sac_ssl", "sgqn"
@@ -25,7 +34,24 @@ Algo = Literal[
 # Table 3 of the paper: quantile rho of the binarized attribution mask, per domain.
 _SALIENCY_QUANTILE = {"walker": 0.95, "finger": 0.95, "cartpole": 0.98, "ballincup": 0.98}
 _DEFAULT_QUANTILE = 0.95
-PAPER_STEPS = 500_000  # agent steps of a run in the paper (2M frames at action repeat 4)
+PAPER_STEPS = 500_000  # agent steps of a DMC run in the paper (2M frames at action repeat 4)
+
+# The paper's values that differ between kinds of task (Appendix D and the authors' robot_env
+# code for the robot tasks): what a field left unset means, whatever the preset.
+TASK_DEFAULTS: dict[str, dict[str, object]] = {
+    "frame_stack": {"dmc": 3, "robot": 1, "other": 3},
+    "action_repeat": {"dmc": 4, "robot": 1, "other": 4},
+    "consistency_weight": {"dmc": 0.5, "robot": 1.0, "other": 0.5},
+    "svea_augmentation": {"dmc": "overlay", "robot": "conv", "other": "overlay"},
+    "aux_augmentation": {"dmc": "overlay", "robot": "conv", "other": "overlay"},
+}
+
+
+def task_kind(env_id: str) -> str:
+    """``dmc``, ``robot`` (the dmcgb robot tasks) or ``other`` (a non-dmcgb env)."""
+    if not env_id.startswith("dmcgb/"):
+        return "other"
+    return "robot" if env_id.split("/")[-1].startswith("Robot") else "dmc"
 
 
 @dataclass
@@ -54,12 +80,14 @@ class Config:
     """torch device; default CUDA when present, else CPU."""
     threads: int | None = None
     """torch threads on a CPU; default the cores minus one (left to rendering), at least 1: on a shared 2-core machine 2 threads ran the training loop 2.6-5x slower than 1 (bench/sgqn_threads.py)."""
+    dry_run: bool = False
+    """Print the resolved config (what config.json would record) as JSON and exit: nothing is downloaded, created or trained."""
 
     # --- environment -----------------------------------------------------------------------
-    frame_stack: int = 3
-    """Number of stacked RGB frames (obs has 3*frame_stack channels)."""
-    action_repeat: int = 4
-    """Control steps per agent step."""
+    frame_stack: int | None = None
+    """Number of stacked RGB frames (obs has 3*frame_stack channels); default the paper's: 3 on DMC tasks, 1 on robot tasks (Appendix D)."""
+    action_repeat: int | None = None
+    """Control steps per agent step; default the paper's: 4 on DMC tasks (Table 1; Table 5 also reports Cartpole at 8 and Finger spin at 2), 1 on robot tasks."""
     image_size: int = 84
     """Height and width of the network's input in pixels (what the env renders, except for the random-crop algos: see --crop-margin)."""
     crop_margin: int = 16
@@ -67,7 +95,7 @@ class Config:
 
     # --- schedule --------------------------------------------------------------------------
     steps: int | None = None
-    """Agent steps to train for; paper 500_000 (= 2M frames at action repeat 4)."""
+    """Agent steps to train for; paper 500_000 on DMC tasks (= 2M frames at action repeat 4), 250_000 on robot tasks."""
     frames: int | None = None
     """Alternative to --steps: environment frames (control steps) to train for; steps = frames // action_repeat."""
     init_steps: int | None = None
@@ -78,6 +106,10 @@ class Config:
     """Episodes per evaluation and per mode; paper 30."""
     eval_modes: tuple[str, ...] | None = None
     """Test distributions evaluated during training; paper `train videoeasy videohard` (robot tasks: `train test1 ... test5`)."""
+    eval_at_start: bool | None = None
+    """Also evaluate the untrained agent at step 0 (the first point of the curves, as the authors' train.py); paper True."""
+    final_eval_episodes: int | None = None
+    """Episodes per mode of the final evaluation, after the last step (0: none; the last periodic evaluation is then the final one); paper 100 on DMC tasks, as DMControl-GB's eval.py, 0 on robot tasks."""
     save_freq: int | None = None
     """Checkpoint every this many agent steps (atomic; the last one is kept); paper 10_000."""
     saliency_freq: int | None = None
@@ -138,8 +170,8 @@ class Config:
     """SVEA: weight of the critic loss on the clean obs."""
     svea_beta: float = 0.5
     """SVEA: weight of the critic loss on the augmented obs (same targets, from clean next_obs)."""
-    svea_augmentation: Literal["overlay", "conv"] = "overlay"
-    """SVEA's augmentation: `overlay` (natural images, the SGQN paper's protocol) or `conv` (random convolution, the DMControl-GB default)."""
+    svea_augmentation: Literal["overlay", "conv"] | None = None
+    """SVEA's augmentation: `overlay` (natural images) or `conv` (random convolution); default the SGQN authors': overlay on DMC tasks, conv on robot tasks."""
     soda_batch_size: int = 256
     """SODA: transitions in its own replay batch."""
     soda_tau: float = 0.005
@@ -152,8 +184,8 @@ class Config:
     # --- SGQN ------------------------------------------------------------------------------
     saliency_quantile: float | None = None
     """rho of the binarized mask; default from Table 3 (0.95 walker/finger, 0.98 cartpole/ball_in_cup)."""
-    consistency_weight: float = 0.5
-    """Weight of L_C in the critic loss."""
+    consistency_weight: float | None = None
+    """Weight of L_C in the critic loss; default the SGQN authors': 0.5 on DMC tasks, 1 on robot tasks."""
     aux_lr: float = 3e-4
     """Adam learning rate of the attribution head."""
     aux_beta: float = 0.9
@@ -162,6 +194,8 @@ class Config:
     """Auxiliary update (SGQN's attribution head, SODA) every this many steps."""
     attribution_head: Literal["code", "paper"] = "code"
     """SGQN's attribution head: `code` (conv filters 128, 64, 9 with PyTorch's default init: the authors' code, which produced the published numbers) or `paper` (64, 64, 9 with orthogonal init: the appendix text)."""
+    aux_augmentation: Literal["overlay", "conv"] | None = None
+    """What SODA's loss and SGQN's attribution head see of an observation: `overlay` (natural images) or `conv` (random convolution); default the SGQN authors': overlay on DMC tasks, conv on robot tasks."""
     overlay_alpha: float = 0.5
     """s~ = (1 - alpha) * s + alpha * image (SGQN, SODA, SVEA)."""
     overlay_source: str | None = None
@@ -181,12 +215,18 @@ class Config:
             raise ValueError(f"--algo must be one of {ALGOS}, actual value: {self.algo!r}")
         return ALGORITHMS[self.algo]
 
+    def task_value(self, name: str) -> object:
+        """Field ``name``, or where it is unset the paper's value for this task (``TASK_DEFAULTS``)."""
+        value = getattr(self, name)
+        return TASK_DEFAULTS[name][task_kind(self.env)] if value is None else value
+
     @property
     def uses_overlay(self) -> bool:
         """Whether updates blend natural images into observations (needs an overlay source)."""
         algorithm = self.algorithm
-        svea_overlay = algorithm.svea and self.svea_augmentation == "overlay"
-        return svea_overlay or algorithm.soda or algorithm.attribution_ssl
+        svea_overlay = algorithm.svea and self.task_value("svea_augmentation") == "overlay"
+        aux = algorithm.soda or algorithm.attribution_ssl
+        return svea_overlay or (aux and self.task_value("aux_augmentation") == "overlay")
 
     @property
     def render_size(self) -> int:
@@ -197,7 +237,8 @@ class Config:
     @property
     def obs_shape(self) -> tuple[int, int, int]:
         """(3 * frame_stack, render_size, render_size): what the agent is given."""
-        return (3 * self.frame_stack, self.render_size, self.render_size)
+        frames = int(self.task_value("frame_stack"))  # type: ignore[call-overload]
+        return (3 * frames, self.render_size, self.render_size)
 
     @property
     def domain(self) -> str:
@@ -245,7 +286,7 @@ class Config:
         if self.steps is not None and self.frames is not None:
             raise ValueError("give either --steps or --frames, not both")
         if self.frames is not None:
-            return self.frames // self.action_repeat
+            return self.frames // int(self.task_value("action_repeat"))  # type: ignore[call-overload]
         return self.steps if self.steps is not None else PAPER_STEPS
 
 
@@ -276,6 +317,10 @@ def check(cfg: Config) -> None:
         (
             cfg.eval_episodes > 0,  # type: ignore[operator]
             f"--eval-episodes must be > 0, actual value: {cfg.eval_episodes}",
+        ),
+        (
+            cfg.final_eval_episodes >= 0,  # type: ignore[operator]
+            f"--final-eval-episodes must be >= 0, actual value: {cfg.final_eval_episodes}",
         ),
         (cfg.save_freq > 0, f"--save-freq must be > 0, actual value: {cfg.save_freq}"),  # type: ignore[operator]
         (

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["make_env", "eval_env_id", "to_chw", "task_kind"]
+__all__ = ["make_env", "eval_env_id", "to_chw"]
 
 
 def make_env(
@@ -104,10 +104,3 @@ def to_chw(obs: np.ndarray) -> np.ndarray:
     *lead, k, h, w, _ = obs.shape
     chw = np.moveaxis(obs, -1, -3)  # (..., k, 3, H, W)
     return np.ascontiguousarray(chw.reshape(*lead, 3 * k, h, w))
-
-
-def task_kind(env_id: str) -> str:
-    """``dmc``, ``robot`` (the dmcgb robot tasks) or ``other`` (a non-dmcgb env)."""
-    if not env_id.startswith("dmcgb/"):
-        return "other"
-    return "robot" if env_id.split("/")[-1].startswith("Robot") else "dmc"

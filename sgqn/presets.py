@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 
-from sgqn.config import PAPER_STEPS, Config, ConfigError, check
-from sgqn.envs import task_kind
+from sgqn.config import PAPER_STEPS, TASK_DEFAULTS, Config, ConfigError, check, task_kind
 
 __all__ = ["PRESETS", "PRESET_FIELDS", "RUN_FIELDS", "resolve", "paper_differences", "preset_value"]
 
 # What each preset gives the fields left at None. eval_modes differ by kind of task.
 PRESETS: dict[str, dict[str, object]] = {
     "paper": {
-        "steps": PAPER_STEPS,
+        # Robot tasks: 250k steps, as the authors' robot_env scripts (Appendix D).
+        "steps": {"dmc": PAPER_STEPS, "robot": 250_000, "other": PAPER_STEPS},
         "init_steps": 1000,
         "eval_freq": 10_000,
         "eval_episodes": 30,
+        # The authors' train.py evaluates at step 0 too (the first point of the curves).
+        "eval_at_start": True,
+        # DMControl-GB's eval.py scores a trained agent on 100 episodes per mode (the authors'
+        # scripts/eval); the robot code has no such evaluation (Table 6: the periodic one).
+        "final_eval_episodes": {"dmc": 100, "robot": 0, "other": 100},
         "eval_modes": {
             "dmc": ("train", "videoeasy", "videohard"),
             "robot": ("train", "test1", "test2", "test3", "test4", "test5"),
@@ -41,6 +46,8 @@ PRESETS: dict[str, dict[str, object]] = {
         "init_steps": 50,
         "eval_freq": 250,
         "eval_episodes": 2,
+        "eval_at_start": False,
+        "final_eval_episodes": 0,
         "eval_modes": {
             "dmc": ("train", "videohard"),
             "robot": ("train", "test1", "test2", "test3", "test4", "test5"),
@@ -63,6 +70,7 @@ RUN_FIELDS: tuple[str, ...] = (
     "resume",
     "device",
     "threads",
+    "dry_run",
     "save_video",
     "extra",
 )
@@ -75,7 +83,7 @@ def preset_value(preset: str, name: str, env_id: str) -> object:
 
 
 def resolve(cfg: Config, preset: str | None = None) -> Config:
-    """Fill the fields left at None from the preset, then check every value.
+    """Fill the fields left at None from the preset and ``TASK_DEFAULTS``, then check every value.
 
     Args:
         cfg: the config as given (explicit values are kept).
@@ -99,6 +107,9 @@ def resolve(cfg: Config, preset: str | None = None) -> Config:
             if field_name == "steps" and cfg.frames is not None:
                 continue
             filled[field_name] = preset_value(name, field_name, cfg.env)
+    for field_name, by_kind in TASK_DEFAULTS.items():
+        if getattr(cfg, field_name) is None:
+            filled[field_name] = by_kind[task_kind(cfg.env)]
     cfg = dataclasses.replace(cfg, **filled)
     if cfg.frames is not None:
         cfg = dataclasses.replace(cfg, steps=cfg.frames // cfg.action_repeat, frames=None)

@@ -1,7 +1,8 @@
 """SGQN's self-supervised attribution head (Bertoin et al., NeurIPS 2022): what it adds to SAC.
 
-An attribution head M_theta reads the critic's embedding of an overlaid observation (and the
-action) and predicts the critic's binarized saliency mask M_rho of the clean one: binary
+An attribution head M_theta reads the critic's embedding of a strongly augmented observation
+(and the action; ``--aux-augmentation``: a natural-image overlay on DMC tasks, a random
+convolution on robot tasks, as the SGQN authors' code) and predicts the critic's binarized saliency mask M_rho of the clean one: binary
 cross-entropy, every ``aux_update_freq`` steps, with its own Adam over the head and the
 critic's encoder (convs + projection). The mask comes from the updated critic on the same
 augmented batch; on steps where the actor also updates, the one forward pass that gives the
@@ -17,7 +18,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sgqn.agent.augment import random_overlay
 from sgqn.agent.interfaces import Sampler
 from sgqn.agent.losses import attribution_prediction_loss
 from sgqn.agent.networks import AttributionHead
@@ -76,14 +76,14 @@ class AttributionSSL(SAC):
     def update_attribution_head(
         self, obs: Tensor, action: Tensor, mask: Tensor
     ) -> dict[str, Tensor]:
-        """Predict M_rho(s) from f(overlay(s)); one Adam step of the head and the encoder.
+        """Predict M_rho(s) from f(strong(s)); one Adam step of the head and the encoder.
 
         Args:
             obs: (B, C, H, W) float pixels (the augmented batch the mask was computed on).
             action: (B, A).
             mask: (B, C, H, W) M_rho of obs.
         """
-        s_tilde = random_overlay(obs, self.overlay_images(obs.shape[0]), self.cfg.overlay_alpha)
+        s_tilde = self.strong_augment(obs, self.cfg.task_value("aux_augmentation"))
         with self._autocast():
             embedding = self.critic.projection(self.critic.encoder(s_tilde))
             loss = attribution_prediction_loss(self.head(embedding, action), mask)

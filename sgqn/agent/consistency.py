@@ -1,7 +1,8 @@
 """SGQN's consistency loss L_C (Bertoin et al., NeurIPS 2022, Eq. 2): what it adds to SAC.
 
 The critic's Q-values of the observation and of the observation masked to its salient pixels
-must agree: L = L_Q + consistency_weight * sum_i MSE(Q_i(s), Q_i(M_rho(s) * s)). The mask
+must agree: L = L_Q + consistency_weight * sum_i MSE(Q_i(s), Q_i(M_rho(s) * s)), with the
+weight 0.5 on DMC tasks and 1 on robot tasks (the authors' two code bases). The mask
 M_rho binarizes the guided-backprop attribution of Q1 at the task's quantile rho; it comes from
 the same forward graph as L_Q (a guided backward with the graph retained), so L_C costs one
 extra critic pass (on the masked observation). ``sac_consistency`` is SAC with L_C only (the
@@ -31,6 +32,6 @@ class Consistency(SAC):
             mask = saliency_mask(attribution, self.quantile)
             masked_q = self.critic(masked_observation(obs.detach(), mask), action)
             c_loss = consistency_loss([q.float() for q in masked_q], (terms.q1, terms.q2))
-        loss = terms.loss + self.cfg.consistency_weight * c_loss
+        loss = terms.loss + self.cfg.task_value("consistency_weight") * c_loss
         metrics = {**terms.metrics, "consistency_loss": c_loss.detach()}
         return terms._replace(loss=loss, metrics=metrics)

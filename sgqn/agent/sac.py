@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sgqn.agent.augment import center_crop, random_crop, random_shift
+from sgqn.agent.augment import center_crop, random_conv, random_crop, random_overlay, random_shift
 from sgqn.agent.interfaces import Batch, OverlaySource, SaliencyMaps, Sampler
 from sgqn.agent.losses import actor_loss, alpha_loss, critic_loss, soft_td_target
 from sgqn.agent.networks import Actor, Critic, SharedEncoder
@@ -252,6 +252,13 @@ class SAC:
         images = self.overlay.images(self.overlay_drawn, n)
         self.overlay_drawn += n
         return images
+
+    def strong_augment(self, obs: Tensor, kind: object) -> Tensor:
+        """A strong augmentation of (already base-augmented) obs: ``overlay`` blends in the next
+        natural images of the stream, ``conv`` applies a random convolution per sample."""
+        if kind == "conv":
+            return random_conv(obs)
+        return random_overlay(obs, self.overlay_images(obs.shape[0]), self.cfg.overlay_alpha)
 
     def update(self, batch: Batch, step: int, replay: Sampler | None = None) -> dict[str, Tensor]:
         """One update on a minibatch (the phases of the module docstring).

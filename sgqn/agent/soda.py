@@ -1,8 +1,9 @@
 """SODA (Hansen and Wang, ICRA 2021): what it adds to SAC.
 
 Every ``aux_update_freq`` steps, on its own replay batch of ``soda_batch_size``: an online
-projector + predictor on an overlaid view of the observations matches a momentum target's
-projection of a clean view (MSE of L2-normalised vectors; its own Adam). The online branch
+projector + predictor on a strongly augmented view of the observations (``--aux-augmentation``:
+a natural-image overlay on DMC tasks, a random convolution on robot tasks, as the SGQN
+authors' code) matches a momentum target's projection of a clean view (MSE of L2-normalised vectors; its own Adam). The online branch
 shares the critic's convolutions; the target holds momentum copies of the convolutions and the
 projector (DMControl-GB's ``SODAPredictor`` and its deepcopy), moved by ``soda_tau``.
 """
@@ -15,7 +16,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sgqn.agent.augment import random_overlay
 from sgqn.agent.interfaces import Sampler
 from sgqn.agent.losses import soda_loss
 from sgqn.agent.networks import SODAMLP
@@ -54,7 +54,7 @@ class SODA(SAC):
         return metrics
 
     def update_soda(self, obs: Tensor) -> dict[str, Tensor]:
-        """SODA's step: predictor(projector(f(overlay(aug(s))))) matches target(aug'(s)).
+        """SODA's step: predictor(projector(f(strong(aug(s))))) matches target(aug'(s)).
 
         The two views get independent base augmentations; the online convs, projector and
         predictor take one Adam step, then the target convs and projector move by soda_tau.
@@ -63,10 +63,7 @@ class SODA(SAC):
             obs: (N, C, H, W) uint8 pixels as stored (its own replay batch).
         """
         clean = self.augment(obs)
-        augmented = self.augment(obs)
-        augmented = random_overlay(
-            augmented, self.overlay_images(obs.shape[0]), self.cfg.overlay_alpha
-        )
+        augmented = self.strong_augment(self.augment(obs), self.cfg.task_value("aux_augmentation"))
         with self._autocast():
             prediction = self.soda_predictor(self.soda_projector(self.critic.encoder(augmented)))
             with torch.no_grad():

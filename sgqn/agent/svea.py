@@ -2,8 +2,8 @@
 
 The critic also fits augmented copies of the observations to the SAME targets, computed from
 the clean next observations: L = svea_alpha * L_Q(s) + svea_beta * L_Q(aug(s)). The augmentation
-is the overlay of a natural image (the SGQN paper's protocol) or a random convolution
-(``--svea-augmentation conv``, DMControl-GB's default). Clean and augmented observations go
+is the overlay of a natural image (the SGQN authors' DMC code) or a random convolution (their
+robot code, and DMControl-GB's default): ``--svea-augmentation``. Clean and augmented observations go
 through the critic as one batch.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from sgqn.agent.augment import random_conv, random_overlay
 from sgqn.agent.losses import critic_loss
 from sgqn.agent.sac import SAC, CriticTerms
 
@@ -35,6 +34,4 @@ class SVEA(SAC):
 
     def svea_augment(self, obs: Tensor) -> Tensor:
         """SVEA's augmentation of (already base-augmented) obs: overlay or random conv."""
-        if self.cfg.svea_augmentation == "conv":
-            return random_conv(obs)
-        return random_overlay(obs, self.overlay_images(obs.shape[0]), self.cfg.overlay_alpha)
+        return self.strong_augment(obs, self.cfg.task_value("svea_augmentation"))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sgqn.config import ConfigError
-from sgqn.envs import eval_env_id, task_kind
+from sgqn.config import ConfigError, task_kind
+from sgqn.envs import eval_env_id
 
 __all__ = ["task_modes", "default_modes", "check_modes", "data_groups", "eval_env_ids"]
 

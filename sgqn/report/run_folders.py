@@ -49,6 +49,7 @@ IGNORED_FIELDS = (
     "run_dir",
     "device",
     "threads",
+    "dry_run",
     "resume",
     "preset",
     "save_video",

@@ -20,12 +20,13 @@ from its seed and actions), redoes an evaluation the stop interrupted, and a lar
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import torch
 
-from sgqn.config import Config, ConfigError
+from sgqn.config import TASK_DEFAULTS, Config, ConfigError
 from sgqn.files import write_json
 from sgqn.presets import PRESET_FIELDS, PRESETS, preset_value
 from sgqn.results.schema import RECORD_NAME, is_finished
@@ -38,7 +39,7 @@ from sgqn.train.prepare import (
     forget_after,
     prepare,
 )
-from sgqn.train.record import announce, record_resume, run_record
+from sgqn.train.record import announce, protocol_record, record_resume, run_record
 from sgqn.train.stopping import Stopped, exit_code
 
 __all__ = ["main", "cli", "parse_args", "PROG"]
@@ -66,6 +67,10 @@ def main(cfg: Config, progress: bool = True, eval_workers: int | None = None) ->
     """
     modes_from_preset = cfg.eval_modes is None and not cfg.resume
     cfg, device, run_dir, checkpoint = prepare(cfg)
+    if cfg.dry_run:
+        record = {**protocol_record(cfg), "device": str(device), "run_dir": str(run_dir)}
+        print(json.dumps(record, indent=2, default=str))
+        return run_dir
     start = 0 if checkpoint is None else int(checkpoint["step"])
     if checkpoint is not None and start >= cfg.total_steps() and is_finished(run_dir):
         print(f"sgqn.train: {run_dir} is finished ({start} steps); --steps extends it")
@@ -123,7 +128,8 @@ def _help_hints() -> dict[str, str]:
                 value = " ".join(value)
             values.append(f"{preset}: {value}")
         hints[name] = f"(default from --preset: {'; '.join(values)})"
-    for name in ("run_dir", "device", "threads", "frames", "replay_capacity", "saliency_quantile"):
+    for name in ("run_dir", "device", "threads", "frames", "replay_capacity", "saliency_quantile",
+                 *TASK_DEFAULTS):  # fmt: skip
         hints[name] = "(default: see above)"
     return hints
 

@@ -144,9 +144,12 @@ class Logger:
             mininterval=1.0,
         )
 
-    def eval_progress(self, step: int, episodes: int) -> EvalProgress:
+    def eval_progress(self, step: int, episodes: int, source: str = "train") -> EvalProgress:
         """A transient bar under the main one for the evaluation at ``step``."""
-        return EvalProgress(f"evaluating step {step}", episodes, self.progress, position=1)
+        label = (
+            f"final evaluation at step {step}" if source == "final" else f"evaluating step {step}"
+        )
+        return EvalProgress(label, episodes, self.progress, position=1)
 
     def log_train(self, row: dict[str, Any]) -> None:
         """One training-episode row; ``row['step']`` is the agent step."""
@@ -156,11 +159,13 @@ class Logger:
         self._bar.set_postfix(self._postfix, refresh=False)
 
     def log_eval(self, evaluation: Evaluation, evaluations: list[Evaluation]) -> None:
-        """An evaluation: TensorBoard, the bar's postfix, and ``eval.csv`` rewritten from
-        ``evaluations`` (every evaluation of the run so far, the results files' view)."""
+        """An evaluation: TensorBoard (``eval/`` or ``final/``), the bar's postfix, and
+        ``eval.csv`` rewritten from ``evaluations`` (the periodic evaluations of the run so far,
+        the results files' view)."""
+        prefix = "eval" if evaluation.source == "train" else evaluation.source
         for result in evaluation.results:
             row = result.summary()
-            self._to_tensorboard(f"eval/{result.mode}", row)
+            self._to_tensorboard(f"{prefix}/{result.mode}", row)
             self._postfix[f"eval_{result.mode}"] = f"{result.return_mean:.1f}"
         self._bar.set_postfix(self._postfix, refresh=False)
         rows = [r.summary() for e in evaluations for r in e.results]

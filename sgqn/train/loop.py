@@ -236,14 +236,16 @@ class Trainer:
         self.episodes_done += 1
         self.obs, self.episode = None, None
 
-    def evaluate(self) -> Evaluation:
-        """Evaluate every mode at this step; write the results file and eval.csv."""
+    def evaluate(self, episodes: int | None = None, source: str = "train") -> Evaluation:
+        """Evaluate every mode at this step and write the results file; a periodic evaluation
+        (``source`` train) also goes to eval.csv, the final one (``final``) is kept apart."""
         cfg, step = self.cfg, self.step
-        bar = self.logger.eval_progress(step, cfg.eval_episodes * len(cfg.eval_modes))
+        episodes = episodes or cfg.eval_episodes
+        bar = self.logger.eval_progress(step, episodes * len(cfg.eval_modes), source)
         try:
             evaluation = evaluate_run(
                 self.agent, self.eval_envs, algo=cfg.algo, seed=cfg.seed, step=step,
-                action_repeat=cfg.action_repeat, episodes=cfg.eval_episodes,
+                action_repeat=cfg.action_repeat, episodes=episodes, source=source,
                 video_dir=self.run_dir / "videos" if cfg.save_video else None,
                 progress=bar, check_stop=self.stop.check,
             )  # fmt: skip
@@ -261,19 +263,32 @@ class Trainer:
         return self.run_dir / "saliency" / f"step{self.step:08d}.png"
 
     def finish(self) -> None:
-        """The final checkpoint, then ``results.json``: a run that has it is finished."""
+        """The final checkpoint, the final evaluation, then ``results.json``: a run that has it
+        is finished. The final evaluation is ``final_eval_episodes`` episodes per mode
+        (DMControl-GB's eval.py), written apart from the curve, or with 0 the last periodic one."""
         self.save()
-        final = read_evaluation(evaluation_path(self.run_dir, self.step))
+        if self.cfg.final_eval_episodes:
+            path = evaluation_path(self.run_dir, self.step, source="final")
+            final = read_evaluation(path) if path.is_file() else self.evaluate(
+                self.cfg.final_eval_episodes, source="final"
+            )  # fmt: skip
+        else:
+            final = read_evaluation(evaluation_path(self.run_dir, self.step))
         write_evaluation(self.run_dir, final, final=True)
         self.logger.close()
-        print(f"\nresults at step {self.step} ({self.step * self.cfg.action_repeat} frames), "
+        what = "final evaluation" if final.source == "final" else "last evaluation"
+        print(f"\n{what} at step {self.step} ({self.step * self.cfg.action_repeat} frames), "
               f"{self.run_dir}:\n{format_table(final)}", flush=True)  # fmt: skip
 
     def catch_up(self) -> None:
-        """On resume: redo the evaluation (and figure) a stop interrupted at this step."""
+        """Before the loop: the step-0 evaluation (``eval_at_start``), or on resume the
+        evaluation (and figure) a stop interrupted at this step."""
+        missing = not evaluation_path(self.run_dir, self.step).is_file()
         if self.step == 0:
+            if self.cfg.eval_at_start and missing:
+                self.evaluate()
             return
-        if self.due(self.cfg.eval_freq) and not evaluation_path(self.run_dir, self.step).is_file():
+        if self.due(self.cfg.eval_freq) and missing:
             self.logger.print(f"evaluating step {self.step}, which the stop interrupted")
             self.evaluate()
         if self.due(self.cfg.saliency_freq) and not self.figure_path().is_file():

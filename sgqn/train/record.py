@@ -23,7 +23,7 @@ from sgqn.presets import paper_differences
 from sgqn.results.schema import RECORD_NAME
 from sgqn.train.checkpoint import config_to_dict
 
-__all__ = ["announce", "run_record", "record_resume"]
+__all__ = ["announce", "protocol_record", "run_record", "record_resume"]
 
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -79,7 +79,8 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _protocol(cfg: Config) -> dict[str, Any]:
+def protocol_record(cfg: Config) -> dict[str, Any]:
+    """The protocol part of ``config.json``: the config, the preset, what differs from the paper."""
     total = cfg.total_steps()
     differences = {
         name: {"value": value, "paper": paper}
@@ -97,7 +98,7 @@ def _protocol(cfg: Config) -> dict[str, Any]:
 def run_record(cfg: Config, device: str, threads: int) -> dict[str, Any]:
     """The ``config.json`` of a new run."""
     return {
-        **_protocol(cfg),
+        **protocol_record(cfg),
         "device": device,
         "torch_threads": threads,
         "versions": _versions(),
@@ -112,5 +113,5 @@ def record_resume(run_dir: Path, cfg: Config, step: int) -> dict[str, Any]:
     path = run_dir / RECORD_NAME
     record = json.loads(path.read_text()) if path.exists() else {}
     record.setdefault("resumed", []).append({"at_step": step, "time": _now(), "command": sys.argv})
-    record.update(_protocol(cfg))
+    record.update(protocol_record(cfg))
     return record

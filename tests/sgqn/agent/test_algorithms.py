@@ -116,7 +116,7 @@ def test_baseline_numbers_are_the_benchmarks():
     cfg = Config()
     assert ALGOS == tuple("sac drq rad soda svea svea_soda sac_consistency sac_ssl sgqn".split())
     assert (cfg.shift_pad, cfg.image_size, cfg.crop_margin) == (4, 84, 16)
-    assert (cfg.svea_alpha, cfg.svea_beta, cfg.svea_augmentation) == (0.5, 0.5, "overlay")
+    assert (cfg.svea_alpha, cfg.svea_beta, cfg.task_value("svea_augmentation")) == (0.5, 0.5, "overlay")
     assert (cfg.soda_batch_size, cfg.soda_tau, cfg.aux_update_freq) == (256, 0.005, 2)
     assert (cfg.soda_lr, cfg.soda_beta, cfg.overlay_alpha) == (1e-3, 0.9, 0.5)
     assert (cfg.attribution_head, cfg.aux_lr) == ("code", 3e-4)
@@ -223,7 +223,7 @@ def _plain_critic_losses(ref: SAC, batch: Batch) -> dict[str, torch.Tensor]:
     q1, q2 = ref.critic(obs, batch.action)
     loss = _mse(q1, target) + _mse(q2, target)
     if row.svea:  # augmented copies of obs fit the same targets (from clean next_obs)
-        if cfg.svea_augmentation == "overlay":
+        if cfg.task_value("svea_augmentation") == "overlay":
             augmented = _plain_overlay(obs, ref.overlay.images(0, obs.shape[0]))
         else:
             augmented = _plain_random_conv(obs)
@@ -298,6 +298,72 @@ def test_attribution_head_loss_matches_a_plain_binary_cross_entropy(algo):
     p = torch.sigmoid(reference.head(embedding, batch.action))
     expected = -(mask * torch.log(p) + (1 - mask) * torch.log(1 - p)).mean()
     torch.testing.assert_close(metrics["aux_loss"], expected.detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_svea_shifts_next_obs_too_as_the_code_behind_the_published_numbers():
+    """The targets come from shifted next observations, as in DMControl-GB's SVEA of 2021 (the
+    code behind the SVEA numbers the SGQN paper prints) and in the SGQN authors' copy
+    (``replay_buffer.sample_drq()``). DMControl-GB shifted only obs from 2022-09-10 (commit
+    35a1eed, ``sample_svea``) until its author reverted that on 2024-01-03 (ff9c0aa, "fix subtle
+    discrepancy in svea aug": ``sample_svea`` returns ``sample_drq``)."""
+    agent = _agent("svea")
+    batch = _batch(agent.obs_shape)
+    seen = {}
+    real = agent.td_target
+
+    def td_target(reward, next_obs, not_done):
+        seen["next_obs"] = next_obs
+        return real(reward, next_obs, not_done)
+
+    agent.td_target = td_target
+    torch.manual_seed(3)
+    agent.update(batch, step=1)
+    torch.manual_seed(3)
+    _plain_augment(batch.obs, "shift")  # obs is shifted first, with its own draws
+    expected = _plain_augment(batch.next_obs, "shift")
+    assert torch.equal(seen["next_obs"], expected)
+    assert not torch.equal(seen["next_obs"], batch.next_obs.float())
+
+
+def test_the_robot_protocol_gives_sodas_and_the_heads_views_random_convolutions():
+    """robot_env/src/algorithms/{sgsac,soda}.py: random_conv where the DMC code overlays."""
+    robot = {"env": "dmcgb/RobotReach-train-v0"}
+    cfg = _cfg("sgqn", **robot)
+    assert not cfg.uses_overlay
+    torch.manual_seed(SEED)
+    agent = build_agent(cfg.obs_shape, (ACTION_DIM,), cfg, "cpu")  # no image stream needed
+    reference = copy.deepcopy(agent)
+    batch = _batch(agent.obs_shape)
+    obs = batch.obs.float()
+    _, mask = agent.features_and_mask(obs, batch.action)
+    torch.manual_seed(5)
+    metrics = agent.update_attribution_head(obs, batch.action, mask)
+    torch.manual_seed(5)
+    convolved = _plain_random_conv(obs)
+    p = torch.sigmoid(
+        reference.head(
+            reference.critic.projection(reference.critic.encoder(convolved)), batch.action
+        )
+    )
+    expected = -(mask * torch.log(p) + (1 - mask) * torch.log(1 - p)).mean()
+    torch.testing.assert_close(metrics["aux_loss"], expected.detach(), rtol=1e-4, atol=1e-5)
+    soda_cfg = _cfg("soda", **robot)
+    soda = build_agent(soda_cfg.obs_shape, (ACTION_DIM,), soda_cfg, "cpu")
+    soda.update_soda(_batch(soda.obs_shape).obs)  # with an overlay it would ask for images
+
+
+@pytest.mark.parametrize(
+    "env, weight", [("dmcgb/WalkerWalk-train-v0", 0.5), ("dmcgb/RobotReach-train-v0", 1.0)]
+)
+def test_the_consistency_weight_is_the_authors_of_each_kind_of_task(env, weight):
+    """DMC/src/algorithms/sgsac.py adds 0.5 * L_C; robot_env's sgsac.py adds L_C."""
+    agent = _agent("sgqn", env=env, frame_stack=3)
+    batch = _batch(agent.obs_shape)
+    obs = batch.obs.float()
+    target = batch.reward
+    terms = agent.critic_loss(obs, batch.action, target)
+    expected = terms.metrics["critic_loss"] + weight * terms.metrics["consistency_loss"]
+    torch.testing.assert_close(terms.loss.detach(), expected)
 
 
 # --- which parameters move ----------------------------------------------------------------
