@@ -29,11 +29,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from sgqn.files import atomic_path, write_csv
 from sgqn.report.build import Report, ReportError, build_report
 from sgqn.report.markdown import render_markdown
 from sgqn.report.output import write_report
-from sgqn.report.run_folders import IGNORED_FIELDS
+from sgqn.report.paper_tables import PaperTable, csv_rows, paper_table, render_paper_table
+from sgqn.report.run_folders import IGNORED_FIELDS, Run, find_run_dirs, load_run
+from sgqn.results.published import TABLES, load_published
 
 __all__ = ["main", "cli"]
 
@@ -47,7 +51,15 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Writes report.md, cells.csv, aggregates.csv, skipped.csv and curves_*.png to --out.",
     )
     parser.add_argument(
-        "runs", nargs="+", metavar="RUNS", help="run directories or folders of them (globs allowed)"
+        "runs", nargs="*", metavar="RUNS", help="run directories or folders of them (globs allowed)"
+    )
+    parser.add_argument(
+        "--paper-table",
+        type=_paper_table,
+        metavar="N",
+        help="print Table N of the SGQN paper in its layout (1, 2, 5, 6, 7, 8, or all), with "
+        "our runs of each cell's protocol beside the printed cells; writes paper_table_N.md and "
+        ".csv to --out. Without RUNS, the published table alone",
     )
     parser.add_argument("--out", default="report", help="output folder (default: report)")
     parser.add_argument(
@@ -91,9 +103,54 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> Report:
-    """Build, print and write a report; return it."""
+def _paper_table(text: str) -> tuple[int, ...]:
+    if text == "all":
+        return TABLES
+    if text.isdigit() and int(text) in TABLES:
+        return (int(text),)
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not one of the paper's result tables: {', '.join(map(str, TABLES))} or all "
+        "(Tables 3 and 4 list hyper-parameters)"
+    )
+
+
+def paper_tables(args: argparse.Namespace) -> list[PaperTable]:
+    """Print and write the paper tables ``args.paper_table`` with the runs of ``args.runs``."""
+    runs, skipped = [], []
+    if args.runs:
+        for loaded in (load_run(p, args.step, args.source) for p in find_run_dirs(args.runs)):
+            (runs if isinstance(loaded, Run) else skipped).append(loaded)
+    published = load_published()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = []
+    for number in args.paper_table:
+        table = paper_table(number, published, runs, args.ddof)
+        text = render_paper_table(table, with_runs=bool(args.runs))
+        unused = [*skipped, *table.skipped]
+        if unused:
+            text += "\nRuns not used:\n\n" + "\n".join(f"- {s.path}: {s.reason}" for s in unused)
+            text += "\n"
+        rows = csv_rows(table)
+        write_csv(out / f"paper_table_{number}.csv", rows, list(rows[0]))
+        with atomic_path(out / f"paper_table_{number}.md") as tmp:
+            tmp.write_text(text)
+        print(text)
+        tables.append(table)
+    print(f"Source: {published.citation}")
+    print(
+        f"sgqn.report: wrote paper_table_{{{','.join(map(str, args.paper_table))}}}.md/.csv to {out}"
+    )
+    return tables
+
+
+def main(argv: Sequence[str] | None = None) -> Report | list[PaperTable]:
+    """Build, print and write a report (or, with --paper-table, the paper's tables)."""
     args = _parser().parse_args(argv)
+    if args.paper_table:
+        return paper_tables(args)
+    if not args.runs:
+        raise ReportError("name the run directories to report (RUNS), or pass --paper-table N")
     report = build_report(
         args.runs,
         step=args.step,
@@ -116,6 +173,6 @@ def cli(argv: Sequence[str] | None = None) -> None:
     except ReportError as error:
         print(f"sgqn.report: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    if not report.cells:
+    if isinstance(report, Report) and not report.cells:
         print("sgqn.report: no run could be included; see the skipped runs above", file=sys.stderr)
         raise SystemExit(1)
