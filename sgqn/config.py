@@ -107,7 +107,7 @@ class Config:
     eval_modes: tuple[str, ...] | None = None
     """Test distributions evaluated during training; paper `train videoeasy videohard` (robot tasks: `train test1 ... test5`)."""
     eval_at_start: bool | None = None
-    """Also evaluate the untrained agent at step 0 (the first point of the curves, as the authors' train.py); paper True."""
+    """Also evaluate the untrained agent at step 0 (the first point of the curves, as the authors' training loop does); paper True."""
     final_eval_episodes: int | None = None
     """Episodes per mode of the final evaluation, after the last step (0: none; the last periodic evaluation is then the final one); paper 100 on DMC tasks, as DMControl-GB's eval.py, 0 on robot tasks."""
     save_freq: int | None = None

@@ -23,6 +23,7 @@ from sgqn.config import ConfigError
 from sgqn.eval.episodes import evaluate_run, write_saliency_figure
 from sgqn.eval.mode_envs import EvalEnvs
 from sgqn.eval.modes import check_modes, default_modes
+from sgqn.presets import resolve
 from sgqn.results.schema import Evaluation, format_table, write_evaluation
 from sgqn.train.checkpoint import (
     CHECKPOINT_NAME,
@@ -73,7 +74,7 @@ def load_agent(run: str | Path, device: torch.device | str | None = None) -> tup
 
     run = Path(run)
     checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
-    cfg = config_from_dict(checkpoint["config"])
+    cfg = resolve(config_from_dict(checkpoint["config"]))  # fills what older runs left unset
     if device is None:
         device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
