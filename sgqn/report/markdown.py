@@ -135,11 +135,21 @@ def _aggregates_section(report: Report) -> list[str]:
     return out
 
 
+def _which_evaluation(report: Report) -> str:
+    """What the scores are: results.json's final or last periodic evaluation, or a chosen one."""
+    if report.step is not None:
+        return f"the evaluation at step {report.step}"
+    kinds = sorted({(r.evaluation.source, r.evaluation.results[0].episodes) for r in report.runs})
+    names = {"final": "the final evaluation", "train": "the last periodic evaluation"}
+    listed = " and ".join(f"{names.get(s, s)} ({n} episodes per mode)" for s, n in kinds)
+    return (
+        f"each run's results.json: {listed}" if report.source == "train" else "the last evaluation"
+    )
+
+
 def render_markdown(report: Report) -> str:
     """The report as Markdown (what ``python -m sgqn.report`` prints and writes)."""
-    which = (
-        "the final evaluation" if report.step is None else f"the evaluation at step {report.step}"
-    )
+    which = _which_evaluation(report)
     by = "python -m sgqn.eval" if report.source == "eval" else "training"
     steps = sorted({(c.step, c.frames) for c in report.cells})
     at = "; ".join(f"agent step {s}, {f} frames" for s, f in steps)

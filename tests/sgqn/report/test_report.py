@@ -454,7 +454,7 @@ def test_source_eval_reports_the_evaluations_of_sgqn_eval(tmp_path):
     assert cell.stats()[0] == pytest.approx(np.mean([np.mean(written[s]) for s in (1, 2)]))
     (skipped,) = result.skipped
     assert skipped.reason == "no evaluation by python -m sgqn.eval (evals/eval_step*.json)"
-    assert "from the final evaluation of python -m sgqn.eval (agent step 1000, 4000 frames)" in (
+    assert "from the last evaluation of python -m sgqn.eval (agent step 1000, 4000 frames)" in (
         report.render_markdown(result)
     )
 
