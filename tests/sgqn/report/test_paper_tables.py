@@ -249,3 +249,23 @@ def test_runs_without_an_evaluation_are_listed_not_crashed_on(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Runs not used:" in out and "unfinished: no results.json" in out
     assert "no run ran the protocol of any cell" in out
+
+
+def test_table_2_pairs_the_ablations_in_every_mode_including_train(tmp_path):
+    rng = np.random.default_rng(SEED)
+    modes = ("train", "videoeasy", "videohard")
+    runs = [
+        _run(tmp_path, "FingerSpin", "sac_consistency", s, _returns(rng, modes)) for s in (1, 2)
+    ]
+    table = paper_table(2, PUBLISHED, runs)
+    for mode, label in zip(modes, ("train", "video_easy", "video_hard"), strict=True):
+        cell = _cell(table, "Finger spin", f"SAC+Consistency {label}")
+        expected = np.mean([r.evaluation.mode(mode).return_mean for r in runs])
+        assert cell.ours.paired and cell.ours.mean == pytest.approx(expected)
+    assert _cell(table, "Finger spin", "SAC+Consistency train").published.mean == 392
+    # a consistency run with rho 0.98 (not Table 3's 0.95 for finger) is not Table 2's
+    other = _run(
+        tmp_path, "FingerSpin", "sac_consistency", 3, _returns(rng, modes), saliency_quantile=0.98
+    )
+    marked = _cell(paper_table(2, PUBLISHED, [other]), "Finger spin", "SAC+Consistency train")
+    assert marked.ours.differences == ("saliency_quantile 0.98 (paper 0.95)",)
