@@ -21,9 +21,9 @@ import time
 import numpy as np
 import torch
 
+from dmcgb.protocol.envs import make_env, to_chw
 from dmcgb.rendering import ensure_gl_backend
 from sgqn.config import ALGOS, Config
-from sgqn.envs import make_env, to_chw
 from sgqn.train.overlay import EmbeddedSource, OverlayStream
 from sgqn.train.replay import ReplayBuffer
 

@@ -14,6 +14,8 @@ Contents:
     make, env_id, parse_env_id, all_env_ids: the id table (``python -m dmcgb`` prints it).
     DMCGBEnv (``dmcgb.env``), RobotEnv (``dmcgb.robot.env``): the env classes; both take
     ``action_repeat`` and render once per agent step.
+    evaluate: score any policy by the benchmark's protocol (``dmcgb.protocol``; the command
+        line ``python -m dmcgb.evaluate``), writing results ``python -m sgqn.report`` reads.
 """
 
 from dmcgb.modes import MODES
@@ -48,6 +50,10 @@ __all__ = [
     "env_id",
     "parse_env_id",
     "all_env_ids",
+    "evaluate",
 ]
 
 register_envs()
+
+from dmcgb.protocol.runner import evaluate  # noqa: E402
+

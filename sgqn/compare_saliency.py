@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import tyro
 
-from sgqn.envs import eval_env_id, make_env, to_chw
-from sgqn.eval.episodes import FIGURE, episode_seed
+from dmcgb.protocol.envs import eval_env_id, make_env, to_chw
+from dmcgb.protocol.episodes import FIGURE, episode_seed
 
 __all__ = ["CompareArgs", "main", "cli", "same_state_frames"]
 

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dmcgb.protocol.envs import to_chw
 from sgqn.agent.augment import center_crop, random_conv, random_crop, random_overlay, random_shift
 from sgqn.agent.interfaces import Batch, OverlaySource, SaliencyMaps, Sampler
 from sgqn.agent.losses import actor_loss, alpha_loss, critic_loss, soft_td_target
@@ -202,6 +203,11 @@ class SAC:
             )
         action = (pi if sample else mu).float().cpu().numpy()
         return action if batched else action[0]
+
+    def policy(self, stacks: np.ndarray) -> np.ndarray:
+        """The agent as the benchmark's evaluation calls it (``dmcgb.protocol.episodes.Act``):
+        (N, k, H, W, 3) uint8 frame stacks -> (N, A) mean actions."""
+        return self.act(to_chw(stacks), sample=False)
 
     def explain(self, obs: np.ndarray | Tensor, action: Tensor | None = None) -> Tensor:
         """Predicted saliency sigmoid(M_theta(f(s), a)): only agents with an attribution head.

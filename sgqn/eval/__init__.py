@@ -1,11 +1,7 @@
-"""Evaluation: episodes as the benchmark runs them, and ``python -m sgqn.eval``.
+"""``python -m sgqn.eval``: a run's checkpoint scored by the benchmark's protocol.
 
-Contents:
-    episodes    the protocol: seeded episodes per mode, the policy's mean action, what each
-                episode showed; the saliency figure's frames.
-    mode_envs   a run's evaluation envs, one per mode, in worker processes when cores allow.
-    modes       which modes a task has and what data each needs.
-    command     ``python -m sgqn.eval``: load a run's checkpoint and evaluate it.
+The protocol itself (eval envs, episodes, results files) is ``dmcgb.protocol``, which scores
+any agent; here an sgqn agent is rebuilt from its checkpoint and handed to it (``command``).
 """
 
 from sgqn.eval.command import EvalArgs, cli, load_agent, main

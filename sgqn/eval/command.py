@@ -1,7 +1,7 @@
 """Evaluate a trained run: ``python -m sgqn.eval --run DIR --modes train,videohard --episodes 30``.
 
 Loads ``DIR/checkpoint.pt`` (weights only: loading runs no code), rebuilds the agent from the
-config saved in it, and runs the benchmark's evaluation protocol (``sgqn.eval.episodes``: episode
+config saved in it, and runs the benchmark's evaluation protocol (``dmcgb.protocol``: episode
 ``i`` of a video mode shows the benchmark's ``i``-th video) in each mode, with the policy's
 mean action. Prints the table of return mean and std (and success rate on robot tasks) per
 mode, and writes every episode to ``DIR/evals/eval_step<step>.json`` (``sgqn.results``).
@@ -19,12 +19,13 @@ from typing import Any
 
 import torch
 
+from dmcgb.protocol.episodes import evaluate_run
+from dmcgb.protocol.mode_envs import EvalEnvs
+from dmcgb.protocol.modes import check_modes, default_modes
+from dmcgb.protocol.results import Evaluation, format_table, write_evaluation
 from sgqn.config import ConfigError
-from sgqn.eval.episodes import evaluate_run, write_saliency_figure
-from sgqn.eval.mode_envs import EvalEnvs
-from sgqn.eval.modes import check_modes, default_modes
 from sgqn.presets import resolve
-from sgqn.results.schema import Evaluation, format_table, write_evaluation
+from sgqn.results.figures import write_saliency_figure
 from sgqn.train.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
@@ -129,12 +130,15 @@ def main(
     agent, cfg, step = load_agent(run, device)
     mode_list = _parse_modes(modes, cfg.env)
     seed = cfg.seed if seed is None else seed
-    envs = EvalEnvs.for_run(cfg, mode_list, seed, episodes, workers)
+    envs = EvalEnvs.for_task(
+        cfg.env, mode_list, seed, episodes, cfg.frame_stack, cfg.action_repeat,
+        cfg.render_size, workers,
+    )  # fmt: skip
     print(f"{cfg.env} {cfg.algo} seed {cfg.seed}: step {step} ({step * cfg.action_repeat} frames)")
     bar = EvalProgress(f"evaluating {','.join(mode_list)}", episodes * len(mode_list), progress)
     try:
         evaluation = evaluate_run(
-            agent,
+            agent.policy,
             envs,
             algo=cfg.algo,
             seed=seed,

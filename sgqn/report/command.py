@@ -19,7 +19,7 @@ globs, from any mix of algorithms, tasks and seeds. The report
 
 A seed's score is its mean return over the evaluation episodes (DMControl-GB), or its success
 rate (robot tasks). The std over seeds is the population std (``ddof=0``, numpy's default and
-the convention of :class:`sgqn.results.schema.ModeResult`); the authors' repository ships no
+the convention of :class:`dmcgb.protocol.results.ModeResult`); the authors' repository ships no
 aggregation script, so the paper's choice cannot be checked; ``--ddof 1`` gives the sample std
 (x1.118 at 5 seeds).
 """

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from sgqn.config import TASK_DEFAULTS, Config, saliency_quantile_for, task_kind
+from sgqn.config import ALGOS, TASK_DEFAULTS, Config, saliency_quantile_for, task_kind
 from sgqn.presets import RUN_FIELDS, resolve
 from sgqn.report.paper_layouts import EXTRA_MODES, TITLES, positions
 from sgqn.report.run_folders import Run, Skipped, check_runs
@@ -189,11 +189,16 @@ class _Group:
 
 def _groups(runs: Sequence[Run]) -> tuple[list[_Group], list[Skipped], list[str]]:
     by_protocol: dict[str, list[Run]] = defaultdict(list)
+    skipped: list[Skipped] = []
     for run in runs:
+        if run.algo not in ALGOS:  # e.g. an agent scored by dmcgb.evaluate
+            reason = f"{run.algo!r} is not one of the paper's algorithms ({', '.join(ALGOS)})"
+            skipped.append(Skipped(run.path, reason))
+            continue
         values = protocol(run.config, run.config.get("total_steps"))
         key = json.dumps([run.task, run.algo, run.step, values], sort_keys=True, default=str)
         by_protocol[key].append(run)
-    groups, skipped, notes = [], [], []
+    groups, notes = [], []
     for members in by_protocol.values():
         kept, rejected, group_notes = check_runs(members)
         skipped += rejected

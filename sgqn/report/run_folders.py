@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sgqn.results.schema import (
+from dmcgb.protocol.results import (
     EVALS_DIR,
     FINAL_NAME,
     RECORD_NAME,

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from dmcgb.protocol.results import ModeResult
 from sgqn.report.run_folders import Run, majority
-from sgqn.results.schema import ModeResult
 
 __all__ = [
     "Cell",

@@ -1,8 +1,10 @@
-"""What runs produce, and the paper's numbers to compare them with.
+"""The paper's numbers to compare runs with, and what runs draw.
 
 Contents:
-    schema     the results files of a run (``evals/*.json``, ``results.json``): ModeResult and
-               Evaluation, written and read back; the names of a run directory's files.
-    published  the SGQN paper's published numbers, shipped as package data.
+    published  the SGQN paper's published numbers, every printed cell, shipped as package data.
     figures    saliency figures (one agent's maps; several agents on the same frames).
+
+A run's results files (``evals/*.json``, ``results.json``) are ``dmcgb.protocol.results``:
+written by the benchmark's protocol, which needs no torch, so any agent's evaluation
+(``dmcgb.evaluate``) writes what ``sgqn.report`` reads.
 """

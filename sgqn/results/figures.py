@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from dmcgb.protocol.envs import to_chw
+from dmcgb.protocol.episodes import FIGURE, episode_seed
+from dmcgb.protocol.mode_envs import EvalEnvs
 from sgqn.files import atomic_path
 
 __all__ = [
@@ -22,11 +25,15 @@ __all__ = [
     "saliency_rows",
     "save_saliency_figure",
     "save_comparison_figure",
+    "write_saliency_figure",
+    "collect_saliency_observations",
     "COLUMNS",
 ]
 
 COLUMNS = ("observation", "attribution M(Q,s,a)", "mask M_rho", "predicted M_theta")
 _FRAME = 3  # channels per stacked frame
+_SALIENCY_STEPS = (10, 60)  # agent steps into an episode at which figure frames are taken
+_SALIENCY_MODES = ("train", "videohard")
 
 
 class SaliencyRow:
@@ -186,3 +193,31 @@ def save_comparison_figure(
                     ax.set_title(f"{row.label}: {columns[c]}" if c == 0 else columns[c], fontsize=8)
             axes[r, 0].set_ylabel(label, fontsize=9)
     return _save(fig, path, title)
+
+
+def collect_saliency_observations(
+    agent: Any, envs: dict[str, Any], seed: int, at: tuple[int, ...] = _SALIENCY_STEPS
+) -> dict[str, list[np.ndarray]]:
+    """(3k, H, W) observations taken ``at`` these agent steps of one deterministic episode per
+    mode (the figure's own seed stream, episode 0 of the benchmark's sequence)."""
+    observations: dict[str, list[np.ndarray]] = {}
+    for mode, env in envs.items():
+        obs, _ = env.reset(seed=episode_seed(seed, FIGURE, mode), options={"episode": 0})
+        chosen = []
+        for t in range(max(at) + 1):
+            chw = to_chw(obs)
+            if t in at:
+                chosen.append(chw)
+            obs, _, terminated, truncated, _ = env.step(agent.act(chw, sample=False))
+            if terminated or truncated:
+                break
+        observations[mode] = chosen
+    return observations
+
+
+def write_saliency_figure(agent: Any, envs: EvalEnvs, seed: int, path: Path) -> Path:
+    """Saliency figure of train and video_hard frames (the modes among ``envs``)."""
+    modes = [m for m in _SALIENCY_MODES if m in envs.env_ids] or envs.modes[:1]
+    chosen = {m: envs.single(m) for m in modes}
+    rows = saliency_rows(agent, collect_saliency_observations(agent, chosen, seed))
+    return save_saliency_figure(rows, path, title=path.stem)

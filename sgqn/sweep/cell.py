@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sgqn.results.schema import is_finished
+from dmcgb.protocol.results import is_finished
 from sgqn.sweep.manifest import cell_state, lock_path, log_path
 
 __all__ = ["run_attempt", "judge", "child_main", "last_error", "CONFIG_ERROR", "STOPPED"]

@@ -5,7 +5,7 @@ A sweep is algorithms x envs x seeds, plus ``--set key=value`` overrides of the 
 ``<sweep>/<Task>-<algo>-s<seed>``, exactly what ``python -m sgqn.train --run-dir`` makes; the
 sweep keeps the run's console log and lock beside it, in ``<sweep>/logs/`` (a new run needs an
 empty directory, so nothing of the sweep's may be in it first). The manifest holds only the grid; whether a cell is finished is read from its run directory
-(:func:`sgqn.results.schema.is_finished`), never remembered anywhere else.
+(:func:`dmcgb.protocol.results.is_finished`), never remembered anywhere else.
 
 Nothing here imports torch at import time (the Ray workers that import it only wait).
 """
@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from dmcgb.protocol.results import is_finished
 from sgqn.config import ALGOS, Config
 from sgqn.files import atomic_path
 from sgqn.presets import resolve
-from sgqn.results.schema import is_finished
 
 __all__ = [
     "MANIFEST_NAME",

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import torch
 
+from dmcgb.protocol.results import RECORD_NAME, is_finished
 from sgqn.config import TASK_DEFAULTS, Config, ConfigError
 from sgqn.files import write_json
 from sgqn.presets import PRESET_FIELDS, PRESETS, preset_value
-from sgqn.results.schema import RECORD_NAME, is_finished
 from sgqn.train.checkpoint import CheckpointError
 from sgqn.train.loop import Trainer
 from sgqn.train.prepare import (
@@ -165,7 +165,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
 def cli(argv: list[str] | None = None) -> None:
     """``python -m sgqn.train``: parse a Config from the command line and train."""
     from dmcgb.errors import DMCGBError
-    from sgqn.results.schema import ResultsError
+    from dmcgb.protocol.results import ResultsError
     from sgqn.train.replay import InsufficientMemory
 
     cfg = parse_args(argv)

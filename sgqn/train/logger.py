@@ -16,8 +16,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from dmcgb.protocol.results import Evaluation
 from sgqn.files import write_csv
-from sgqn.results.schema import Evaluation
 
 __all__ = ["CsvLog", "Logger", "EvalProgress"]
 
@@ -68,7 +68,7 @@ class EvalProgress:
     """A transient progress bar over an evaluation: agent steps taken, episodes finished.
 
     Call it with ``(steps, episodes_ended)`` after every batched step (the ``progress``
-    argument of :func:`sgqn.eval.episodes.evaluate`).
+    argument of :func:`dmcgb.protocol.episodes.run_episodes`).
     """
 
     def __init__(self, label: str, episodes: int, enabled: bool = True, position: int = 0):

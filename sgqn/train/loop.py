@@ -18,13 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from sgqn.agent.factory import build_agent
-from sgqn.agent.sac import SAC
-from sgqn.config import Config
-from sgqn.envs import make_env, to_chw
-from sgqn.eval.episodes import TRAIN, episode_seed, evaluate_run, write_saliency_figure
-from sgqn.eval.mode_envs import EvalEnvs
-from sgqn.results.schema import (
+from dmcgb.protocol.envs import make_env, to_chw
+from dmcgb.protocol.episodes import TRAIN, episode_seed, evaluate_run
+from dmcgb.protocol.mode_envs import EvalEnvs
+from dmcgb.protocol.results import (
     Evaluation,
     evaluation_path,
     format_table,
@@ -32,6 +29,10 @@ from sgqn.results.schema import (
     read_evaluations,
     write_evaluation,
 )
+from sgqn.agent.factory import build_agent
+from sgqn.agent.sac import SAC
+from sgqn.config import Config
+from sgqn.results.figures import write_saliency_figure
 from sgqn.train.checkpoint import CHECKPOINT_NAME, save_checkpoint, set_rng_state
 from sgqn.train.stopping import GracefulStop
 
@@ -128,9 +129,10 @@ class Trainer:
         self.eval_envs: EvalEnvs | None = None
         self.agent, self.logger = None, None
         try:
-            self.eval_envs = EvalEnvs.for_run(
-                cfg, cfg.eval_modes, cfg.seed, cfg.eval_episodes, eval_workers
-            )
+            self.eval_envs = EvalEnvs.for_task(
+                cfg.env, cfg.eval_modes, cfg.seed, cfg.eval_episodes, cfg.frame_stack,
+                cfg.action_repeat, cfg.render_size, eval_workers,
+            )  # fmt: skip
             self.action_space = self.env.action_space
             self.agent = make_agent(cfg, self.action_space.shape, device)
             self.cfg = cfg = self.agent.cfg  # records the overlay images' source
@@ -244,7 +246,7 @@ class Trainer:
         bar = self.logger.eval_progress(step, episodes * len(cfg.eval_modes), source)
         try:
             evaluation = evaluate_run(
-                self.agent, self.eval_envs, algo=cfg.algo, seed=cfg.seed, step=step,
+                self.agent.policy, self.eval_envs, algo=cfg.algo, seed=cfg.seed, step=step,
                 action_repeat=cfg.action_repeat, episodes=episodes, source=source,
                 video_dir=self.run_dir / "videos" if cfg.save_video else None,
                 progress=bar, check_stop=self.stop.check,

@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
+from dmcgb.protocol.envs import make_env
+from dmcgb.protocol.modes import check_modes, data_groups, eval_env_ids
+from dmcgb.protocol.results import FINAL_NAME
 from sgqn.config import Config, ConfigError
-from sgqn.envs import make_env
-from sgqn.eval.modes import check_modes, data_groups, eval_env_ids
 from sgqn.presets import resolve
-from sgqn.results.schema import FINAL_NAME
 from sgqn.train.checkpoint import CHECKPOINT_NAME, config_from_dict, load_checkpoint
 
 __all__ = [
@@ -97,7 +97,7 @@ def check_env_ids(cfg: Config) -> None:
         parse_env_id(cfg.env)  # UnknownTask: "... did you mean ...?"
     else:
         gym.spec(cfg.env)  # gymnasium's own error with suggestions
-    check_modes(cfg.env, cfg.eval_modes or ())
+    check_modes(cfg.env, cfg.eval_modes or (), flag="--eval-modes")
 
 
 def check_pixels(env_id: str, image_size: int) -> None:

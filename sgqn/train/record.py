@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
+from dmcgb.protocol.results import RECORD_NAME
 from sgqn.config import Config
 from sgqn.presets import paper_differences
-from sgqn.results.schema import RECORD_NAME
 from sgqn.train.checkpoint import config_to_dict
 
 __all__ = ["announce", "protocol_record", "run_record", "record_resume"]

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 import torch
 
+from dmcgb.protocol.episodes import run_episodes
+from dmcgb.protocol.mode_envs import EvalEnvs
+from dmcgb.protocol.results import read_final
 from sgqn import train
 from sgqn.agent.algorithms import ALGOS
 from sgqn.agent.factory import build_agent
 from sgqn.agent.interfaces import Batch
 from sgqn.config import Config
-from sgqn.eval.episodes import evaluate
-from sgqn.eval.mode_envs import EvalEnvs
-from sgqn.results.schema import read_final
 from tests.conftest import SEED
 from tests.sgqn.agent.test_agent import GeneratedOverlay
 
@@ -39,9 +39,9 @@ class _UniformPolicy:
         self.action_dim = action_dim
         self.rng = np.random.default_rng(seed)
 
-    def act(self, obs: np.ndarray, sample: bool) -> np.ndarray:
-        shape = (obs.shape[0], self.action_dim) if obs.ndim == 4 else (self.action_dim,)
-        return self.rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+    def __call__(self, stacks: np.ndarray) -> np.ndarray:
+        """(N, k, H, W, 3) frame stacks -> (N, A) actions, as the evaluation calls a policy."""
+        return self.rng.uniform(-1.0, 1.0, (len(stacks), self.action_dim)).astype(np.float32)
 
 
 _BANDIT_SIZE = 32  # network input
@@ -133,7 +133,9 @@ def test_sgqn_beats_random_on_robot_reach(tmp_path):
 
     envs = EvalEnvs({"train": _ENV}, SEED, action_repeat=1, image_size=64)
     try:  # the same evaluation episodes (seeds), acted by the random policy
-        random_returns = evaluate(_UniformPolicy(2, SEED), envs, _EPISODES, SEED)["train"].returns
+        random_returns = run_episodes(_UniformPolicy(2, SEED), envs, _EPISODES, SEED)[
+            "train"
+        ].returns
     finally:
         envs.close()
     random_mean = float(np.mean(random_returns))

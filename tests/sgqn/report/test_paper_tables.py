@@ -11,13 +11,13 @@ import json
 import numpy as np
 import pytest
 
+from dmcgb.protocol.results import Evaluation, ModeResult, write_evaluation
 from sgqn.config import Config
 from sgqn.presets import resolve
 from sgqn.report import command
 from sgqn.report.paper_tables import paper_table
 from sgqn.report.run_folders import Run, load_run
 from sgqn.results.published import load_published
-from sgqn.results.schema import Evaluation, ModeResult, write_evaluation
 
 SEED = 12345
 PUBLISHED = load_published()

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dmcgb.protocol.results import Evaluation, ModeResult, write_evaluation
 from sgqn import report
 from sgqn.config import Config
 from sgqn.report.curves import learning_curves
 from sgqn.report.scores import aggregate_scores
-from sgqn.results.schema import Evaluation, ModeResult, write_evaluation
 
 SEED = 12345
 _RESOLVED = dict(

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from dmcgb.protocol.modes import default_modes
 from sgqn import eval as sgqn_eval
 from sgqn import train
 from sgqn.agent.factory import build_agent
 from sgqn.config import Config
-from sgqn.eval.modes import default_modes
 from sgqn.presets import paper_differences, resolve
 from sgqn.train.checkpoint import save_checkpoint
 from sgqn.train.command import GROUP_TITLES

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 
-from sgqn.results.schema import Evaluation, ModeResult
+from dmcgb.protocol.results import Evaluation, ModeResult
 from sgqn.train.logger import CsvLog, Logger
 
 

@@ -21,10 +21,10 @@ import gymnasium as gym
 import pytest
 
 import dmcgb  # noqa: F401  (registers the ids)
+from dmcgb.protocol.results import evaluation_path, read_evaluation, read_evaluations, read_final
 from sgqn import train
 from sgqn.config import Config
 from sgqn.presets import paper_differences, resolve
-from sgqn.results.schema import evaluation_path, read_evaluation, read_evaluations, read_final
 from sgqn.train import loop
 from sgqn.train.checkpoint import load_checkpoint
 from sgqn.train.stopping import Stopped

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sgqn.envs import to_chw
+from dmcgb.protocol.envs import to_chw
 from sgqn.train.replay import InsufficientMemory, ReplayBuffer
 from tests.conftest import SEED
 

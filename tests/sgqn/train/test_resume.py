@@ -11,10 +11,10 @@ import time
 
 import pytest
 
+from dmcgb.protocol.results import FINAL_NAME, is_finished
 from sgqn import train
 from sgqn.agent.sac import SAC
 from sgqn.config import Config
-from sgqn.results.schema import FINAL_NAME, is_finished
 from sgqn.train import loop
 from sgqn.train.checkpoint import load_checkpoint
 from sgqn.train.stopping import Stopped

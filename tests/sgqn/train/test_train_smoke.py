@@ -10,9 +10,9 @@ import gymnasium as gym
 import pytest
 
 from dmcgb.errors import MissingData
+from dmcgb.protocol.results import FINAL_NAME, read_evaluation, read_evaluations, read_final
 from sgqn import eval as sgqn_eval
 from sgqn import train
-from sgqn.results.schema import FINAL_NAME, read_evaluation, read_evaluations, read_final
 from sgqn.train.checkpoint import load_checkpoint
 from tests.conftest import SEED
 from tests.sgqn.runs import csv_rows, json_file, tiny

@@ -15,9 +15,9 @@ from typing import Any
 
 import gymnasium as gym
 
-from sgqn.config import Config
-from sgqn.envs import make_env
-from sgqn.eval.modes import eval_env_ids
+from dmcgb.protocol.envs import make_env
+from dmcgb.protocol.modes import eval_env_ids
+from dmcgb.registration import GEOMETRIC_MODES, parse_env_id
 
 __all__ = ["EvalEnvs", "default_workers"]
 
@@ -48,8 +48,18 @@ class _SlotEnv(gym.Wrapper):
         return self.env.reset(seed=seed, options=options)
 
 
-def _make_worker_env(env_id, seed, frame_stack, action_repeat, image_size, slot) -> gym.Env:
-    return _SlotEnv(make_env(env_id, seed, frame_stack, action_repeat, image_size), slot)
+def _make_worker_env(env_id, seed, frame_stack, action_repeat, image_size, slot, **kw) -> gym.Env:
+    return _SlotEnv(make_env(env_id, seed, frame_stack, action_repeat, image_size, **kw), slot)
+
+
+def _protocol_kwargs(env_id: str, run_seed: int) -> dict[str, int]:
+    """What an env needs to follow the evaluation protocol: a geometric mode fixes its order of
+    camera positions with the run seed, so episode i shows the same position at every
+    evaluation, and 100 episodes show 100 positions (as videos follow the episode index)."""
+    if not env_id.startswith("dmcgb/") or env_id.split("/")[-1].startswith("Robot"):
+        return {}
+    mode = parse_env_id(env_id)[1]
+    return {"camera_order_seed": run_seed} if mode in GEOMETRIC_MODES else {}
 
 
 @dataclass
@@ -58,8 +68,9 @@ class EvalEnvs:
 
     Args:
         env_ids: env id per mode.
-        seed: base seed of the envs' action spaces.
-        frame_stack, action_repeat, image_size: as for :func:`sgqn.envs.make_env`.
+        seed: the run seed: the envs' action spaces are seeded from it, and the geometric
+            modes' order of camera positions.
+        frame_stack, action_repeat, image_size: as for :func:`dmcgb.protocol.envs.make_env`.
         workers: processes per mode; 1 keeps the env in this process.
 
     Raises:
@@ -87,23 +98,33 @@ class EvalEnvs:
             raise
 
     @classmethod
-    def for_run(
-        cls, cfg: Config, modes: Sequence[str], seed: int, episodes: int, workers: int | None = None
+    def for_task(
+        cls,
+        train_id: str,
+        modes: Sequence[str],
+        seed: int,
+        episodes: int,
+        frame_stack: int,
+        action_repeat: int,
+        image_size: int = 84,
+        workers: int | None = None,
     ) -> EvalEnvs:
-        """A run's eval envs: ``workers`` processes per mode (default: by the cores), at most
-        one per episode."""
+        """The eval envs of ``train_id``'s task: ``workers`` processes per mode (default: by
+        the cores), at most one per episode."""
         workers = min(workers or default_workers(len(modes)), episodes)
-        return cls(
-            eval_env_ids(cfg.env, modes), seed, cfg.frame_stack, cfg.action_repeat,
-            cfg.render_size, workers=workers,
-        )  # fmt: skip
+        ids = eval_env_ids(train_id, modes)
+        return cls(ids, seed, frame_stack, action_repeat, image_size, workers=workers)
 
     def _make(self, env_id: str, seed: int) -> Any:
         args = (env_id, seed, self.frame_stack, self.action_repeat, self.image_size)
+        kwargs = _protocol_kwargs(env_id, self.seed)
         if self.workers == 1:
-            return make_env(*args)
+            return make_env(*args, **kwargs)
         return gym.vector.AsyncVectorEnv(
-            [functools.partial(_make_worker_env, *args, slot=j) for j in range(self.workers)],
+            [
+                functools.partial(_make_worker_env, *args, slot=j, **kwargs)
+                for j in range(self.workers)
+            ],
             context="spawn",  # no fork of a process holding CUDA or GL state
             autoreset_mode=gym.vector.AutoresetMode.DISABLED,
         )
@@ -118,9 +139,11 @@ class EvalEnvs:
         if not isinstance(env, gym.vector.VectorEnv):
             return env
         if mode not in self._singles:
+            env_id = self.env_ids[mode]
             self._singles[mode] = make_env(
-                self.env_ids[mode], self.seed, self.frame_stack, self.action_repeat, self.image_size
-            )
+                env_id, self.seed, self.frame_stack, self.action_repeat, self.image_size,
+                **_protocol_kwargs(env_id, self.seed),
+            )  # fmt: skip
         return self._singles[mode]
 
     def close(self) -> None:

@@ -9,15 +9,19 @@ The protocol (DMControl-GB's, with true per-episode seeding):
   the background video the benchmark shows in its ``i``-th evaluation episode (30 episodes of
   video_hard: 30 different videos). Any episode can thus be re-run alone, in any worker, and
   evaluations at different steps (or of runs with the same seed) see the same episodes.
-* The policy acts with its mean action; nothing here draws from the global RNGs, so an
-  evaluation never changes the training that follows it.
+* The policy acts deterministically (an agent's mean action); nothing here draws from the
+  global RNGs, so an evaluation never changes the training that follows it.
 * Each episode's return, ``info["is_success"]`` at its end (robot tasks), and the video or
   colour it showed (``info["video_index"]`` / ``info["color_index"]``) are recorded.
 
-The envs of a run (``sgqn.eval.mode_envs``) may hold several worker processes per mode: all
-modes step together, a worker that finishes an episode is reset with the next episode's seed
-and index, and one batched forward pass picks every worker's action. The saliency figures take
-their frames from one seeded episode per mode, by the same rules.
+The envs of a run (``dmcgb.protocol.mode_envs``) may hold several worker processes per mode:
+all modes step together, a worker that finishes an episode is reset with the next episode's
+seed and index, and one call of the policy picks every worker's action.
+
+A policy is ``act(observations) -> actions``: (N, frame_stack, H, W, 3) uint8 in, (N, A) out
+(:func:`dmcgb.evaluate` wraps a one-observation policy into one). An exception it raises, or an
+action of the wrong shape or not finite, ends the evaluation with a :class:`PolicyError` naming
+the mode, the episode and the value; the episodes that ended before are kept in the error.
 """
 
 from __future__ import annotations
@@ -32,17 +36,18 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from sgqn.envs import to_chw
-from sgqn.eval.mode_envs import EvalEnvs
-from sgqn.files import atomic_path
-from sgqn.results.schema import Evaluation, ModeResult, source_prefix
+from dmcgb.atomic import atomic_path
+from dmcgb.errors import DMCGBError
+from dmcgb.protocol.mode_envs import EvalEnvs
+from dmcgb.protocol.results import Evaluation, ModeResult, source_prefix
 
 __all__ = [
+    "Act",
     "Episodes",
-    "evaluate",
+    "PolicyError",
+    "run_episodes",
     "evaluate_run",
     "episode_seed",
-    "write_saliency_figure",
     "TRAIN",
     "EVAL",
     "FIGURE",
@@ -50,8 +55,29 @@ __all__ = [
 
 TRAIN, EVAL, FIGURE = 0, 1, 2  # seed streams: training episodes, eval episodes, figure frames
 _VIDEO_SCALE = 4  # 84 px frames -> 336 px videos (a multiple of 16, as codecs want)
-_SALIENCY_STEPS = (10, 60)  # agent steps into an episode at which figure frames are taken
-_SALIENCY_MODES = ("train", "videohard")
+
+Act = Callable[[np.ndarray], np.ndarray]  # (N, k, H, W, 3) uint8 -> (N, A) actions
+
+
+class PolicyError(DMCGBError, ValueError):
+    """A policy raised, or returned an action the env cannot take.
+
+    Attributes:
+        finished: per mode, the episodes that ended before the error (only those).
+    """
+
+    def __init__(self, message: str, finished: dict[str, Episodes] | None = None) -> None:
+        super().__init__(message)
+        self.finished = finished or {}
+
+
+class RowError(Exception):
+    """Raised by a policy adapter that calls a policy one observation at a time: which row of
+    the batch failed, and why (:func:`run_episodes` names that row's episode)."""
+
+    def __init__(self, row: int, cause: BaseException) -> None:
+        super().__init__(row, cause)
+        self.row, self.cause = row, cause
 
 
 def episode_seed(seed: int, stream: int, *keys: int | str) -> int:
@@ -68,6 +94,7 @@ class Episodes:
     successes: list[bool] | None
     videos: list[int] | None
     colors: list[int] | None
+    indices: list[int] | None = None  # which episodes, where not all of 0..n-1 (a partial run)
 
 
 def _slot_info(info: dict[str, Any], key: str, slot: int, vector: bool) -> Any:
@@ -89,6 +116,7 @@ class _ModeRun:
         self.mode, self.env, self.episodes = mode, env, episodes
         self.vector = isinstance(env, gym.vector.VectorEnv)
         self.slots = env.num_envs if self.vector else 1
+        self.action_space = env.single_action_space if self.vector else env.action_space
         self.seeds = [episode_seed(seed, EVAL, mode, i) for i in range(episodes)]
         self.returns = [math.nan] * episodes
         self.successes: list[bool | None] = [None] * episodes
@@ -134,6 +162,17 @@ class _ModeRun:
             i = self.episode_of[j]
             self.videos[i] = _slot_info(info, "video_index", int(j), self.vector)
             self.colors[i] = _slot_info(info, "color_index", int(j), self.vector)
+
+    def finished(self) -> Episodes:
+        """The episodes that have ended, in episode order, with their indices."""
+        done = [i for i, r in enumerate(self.returns) if not math.isnan(r)]
+
+        def pick(values: list) -> list | None:
+            chosen = [values[i] for i in done]
+            return None if any(v is None for v in chosen) else chosen
+
+        returns = [self.returns[i] for i in done]
+        return Episodes(returns, pick(self.successes), pick(self.videos), pick(self.colors), done)
 
     def record(self) -> None:
         if self.frames is not None and self.active[0] and self.episode_of[0] == 0:
@@ -188,8 +227,8 @@ class _ModeRun:
         )
 
 
-def evaluate(
-    agent: Any,
+def run_episodes(
+    act: Act,
     envs: EvalEnvs,
     episodes: int,
     seed: int,
@@ -201,7 +240,7 @@ def evaluate(
     """``episodes`` deterministic episodes per mode.
 
     Args:
-        agent: anything with ``act(obs_batch, sample=False) -> (B, A)``.
+        act: the policy, ``(N, k, H, W, 3) uint8 -> (N, A)``.
         envs: the run's :class:`EvalEnvs`.
         episodes: episodes per mode.
         seed: the run seed (episode seeds derive from it).
@@ -209,6 +248,10 @@ def evaluate(
         video_name: prefix of the video file names.
         progress: called after every batched step with (agent steps taken, episodes ended).
         check_stop: called after every batched step; raises to abandon the evaluation.
+
+    Raises:
+        PolicyError: the policy raised or returned a bad action (the message names the mode,
+            the episode and the value; ``finished`` holds the episodes that ended before).
     """
     runs = [_ModeRun(m, envs.envs[m], episodes, seed, video_dir is not None) for m in envs.modes]
     while True:
@@ -217,8 +260,8 @@ def evaluate(
             break
         for r in live:
             r.record()
-        batch = np.concatenate([to_chw(r.obs) for r in live])  # (sum of slots, 3k, H, W)
-        actions = agent.act(batch, sample=False)
+        batch = np.concatenate([r.obs for r in live])  # (sum of slots, k, H, W, 3)
+        actions = _actions(act, batch, live, runs)
         offset = 0
         for r in live:
             r.step_async(actions[offset : offset + r.slots])
@@ -235,8 +278,48 @@ def evaluate(
     return {r.mode: r.result() for r in runs}
 
 
+def _actions(act: Act, batch: np.ndarray, live: list[_ModeRun], runs: list[_ModeRun]) -> np.ndarray:
+    """The policy's actions for ``batch``, checked; a PolicyError names the culprit episode."""
+    where = [(r, j) for r in live for j in range(r.slots)]
+
+    def fail(row: int | None, what: str) -> PolicyError:
+        if row is None:
+            place = f"a batch of {len(where)} observations"
+        else:
+            r, j = where[row]
+            episode = int(r.episode_of[j])
+            place = f"{r.mode} episode {episode}" if r.active[j] else f"an idle {r.mode} worker"
+        finished = {r.mode: r.finished() for r in runs}
+        return PolicyError(f"the policy failed in {place}: {what}", finished)
+
+    try:
+        actions = act(batch)
+    except RowError as error:
+        cause = error.cause
+        raise fail(error.row, f"{type(cause).__name__}: {cause}") from cause
+    except Exception as error:  # the policy's own error, whatever it is
+        raise fail(None, f"{type(error).__name__}: {error}") from error
+    space = live[0].action_space
+    expected = (len(where), *space.shape)
+    try:
+        actions = np.asarray(actions, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise fail(
+            None, f"its output {actions!r:.200} is not an array of numbers ({error})"
+        ) from None
+    if actions.shape != expected:
+        row = 0 if actions.ndim == 0 or actions.shape[0] != expected[0] else None
+        raise fail(row, f"expected actions of shape {expected} ({space.shape} each), got "
+                        f"{actions.shape}: {actions!r:.200}")  # fmt: skip
+    bad = ~np.isfinite(actions).all(axis=tuple(range(1, actions.ndim)))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise fail(row, f"the action {actions[row]!r} is not finite")
+    return actions
+
+
 def evaluate_run(
-    agent: Any,
+    act: Act,
     envs: EvalEnvs,
     *,
     algo: str,
@@ -251,7 +334,7 @@ def evaluate_run(
 ) -> Evaluation:
     """Evaluate every mode of ``envs`` and package the episodes as an :class:`Evaluation`."""
     prefix = f"{source_prefix(source)}step{step:08d}_"
-    by_mode = evaluate(agent, envs, episodes, seed, video_dir, prefix, progress, check_stop)
+    by_mode = run_episodes(act, envs, episodes, seed, video_dir, prefix, progress, check_stop)
     results = tuple(
         ModeResult(
             env_id=envs.env_ids[mode],
@@ -279,35 +362,3 @@ def _write_video(path: Path, frames: list[np.ndarray]) -> None:
     scaled = [f.repeat(_VIDEO_SCALE, 0).repeat(_VIDEO_SCALE, 1) for f in frames]
     with atomic_path(path) as tmp:
         imageio.mimsave(tmp, scaled, fps=15, macro_block_size=1)
-
-
-# --- saliency figures ----------------------------------------------------------------------
-
-
-def collect_saliency_observations(
-    agent: Any, envs: dict[str, Any], seed: int, at: tuple[int, ...] = _SALIENCY_STEPS
-) -> dict[str, list[np.ndarray]]:
-    """Observations taken ``at`` these agent steps of one deterministic episode per mode."""
-    observations: dict[str, list[np.ndarray]] = {}
-    for mode, env in envs.items():
-        obs, _ = env.reset(seed=episode_seed(seed, FIGURE, mode), options={"episode": 0})
-        chosen = []
-        for t in range(max(at) + 1):
-            chw = to_chw(obs)
-            if t in at:
-                chosen.append(chw)
-            obs, _, terminated, truncated, _ = env.step(agent.act(chw, sample=False))
-            if terminated or truncated:
-                break
-        observations[mode] = chosen
-    return observations
-
-
-def write_saliency_figure(agent: Any, envs: EvalEnvs, seed: int, path: Path) -> Path:
-    """Saliency figure of train and video_hard frames (the modes among ``envs``)."""
-    from sgqn.results.figures import saliency_rows, save_saliency_figure
-
-    modes = [m for m in _SALIENCY_MODES if m in envs.env_ids] or envs.modes[:1]
-    chosen = {m: envs.single(m) for m in modes}
-    rows = saliency_rows(agent, collect_saliency_observations(agent, chosen, seed))
-    return save_saliency_figure(rows, path, title=path.stem)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sgqn.config import ConfigError, task_kind
-from sgqn.envs import eval_env_id
+from dmcgb.errors import UnknownTask
+from dmcgb.protocol.envs import eval_env_id
 
 __all__ = ["task_modes", "default_modes", "check_modes", "data_groups", "eval_env_ids"]
 
@@ -32,8 +32,10 @@ def task_modes(train_id: str) -> tuple[str, ...]:
     return tuple(mode for mode in MODES if env_id(task, mode) in registered)
 
 
-def check_modes(train_id: str, modes: Sequence[str], flag: str = "--eval-modes") -> None:
-    """Raise ConfigError naming the task's modes if one of ``modes`` does not exist for it."""
+def check_modes(train_id: str, modes: Sequence[str], flag: str = "--modes") -> None:
+    """Raise UnknownTask naming the task's modes if one of ``modes`` does not exist for it.
+
+    ``flag`` is how the caller's user named the modes (``--eval-modes``, ``modes=``)."""
     valid = task_modes(train_id)
     wrong = [m for m in modes if m not in valid]
     if wrong:
@@ -41,9 +43,9 @@ def check_modes(train_id: str, modes: Sequence[str], flag: str = "--eval-modes")
 
         close = difflib.get_close_matches(wrong[0], valid, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        if "," in wrong[0]:  # sgqn.eval's --modes takes commas, sgqn.train's --eval-modes spaces
+        if "," in wrong[0]:  # a list where a name was expected
             hint = f" (separate modes with spaces: {flag} {' '.join(wrong[0].split(','))})"
-        raise ConfigError(
+        raise UnknownTask(
             f"{flag}: {train_id.split('/')[-1].split('-')[0]} has no mode {wrong[0]!r}{hint}; "
             f"its modes are: {', '.join(valid)}"
         )
@@ -61,9 +63,11 @@ def data_groups(env_id: str) -> tuple[str, ...]:
 
 
 def default_modes(env_id: str) -> tuple[str, ...]:
-    """What ``sgqn.eval`` evaluates by default: the benchmark's five distributions for a DMC
-    task, a robot task's variants, ``train`` for other envs."""
-    return _DMC_MODES if task_kind(env_id) == "dmc" else task_modes(env_id)
+    """What an evaluation covers by default: the benchmark's five distributions for a DMC task,
+    a robot task's variants, ``train`` for other envs."""
+    if not env_id.startswith("dmcgb/") or env_id.split("/")[-1].startswith("Robot"):
+        return task_modes(env_id)
+    return _DMC_MODES
 
 
 def eval_env_ids(train_id: str, modes: Sequence[str]) -> dict[str, str]:

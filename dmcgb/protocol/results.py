@@ -5,13 +5,17 @@ variant): every episode's return, success and background, so that any statistic 
 recomputed later. The modes of one evaluation are written together, atomically, as one JSON
 file (never pickle: reading a results file cannot run code):
 
-    <run>/evals/step00010000.json    periodic evaluations of ``sgqn.train`` (the curves)
-    <run>/evals/eval_step00500000.json  evaluations by ``sgqn.eval`` (kept apart)
+    <run>/evals/step00010000.json    periodic evaluations during training (the curves)
+    <run>/evals/final_step00500000.json  the final evaluation after training (``final``)
+    <run>/evals/eval_step00500000.json  evaluations of a trained agent (``sgqn.eval``,
+                                     ``dmcgb.evaluate``), kept apart
     <run>/results.json               the final evaluation, written after the final checkpoint:
                                      a run with this file is finished
-    <run>/config.json                the run's record: its config (``sgqn.train.record``)
+    <run>/config.json                the run's record: its config (``sgqn.train.record``, or
+                                     what ``dmcgb.evaluate`` knows of the agent)
 
-``train``, ``eval``, ``report`` and ``sweep`` all read and write results through this module.
+``dmcgb.evaluate``, and sgqn's train, eval, report and sweep, all read and write results
+through this module: it needs no torch, so any tool can write results the report reads.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sgqn.files import write_json
+from dmcgb.atomic import write_text_atomic
+from dmcgb.errors import DMCGBError
 
 __all__ = [
     "ModeResult",
@@ -44,10 +49,10 @@ __all__ = [
 SCHEMA = 1
 EVALS_DIR = "evals"
 FINAL_NAME = "results.json"
-RECORD_NAME = "config.json"  # the run's record: its config and how it ran (sgqn.train.record)
+RECORD_NAME = "config.json"  # the run's record: its config and how it ran
 
 
-class ResultsError(ValueError):
+class ResultsError(DMCGBError, ValueError):
     """A results file that cannot be read; the message names the file and the problem."""
 
 
@@ -163,7 +168,8 @@ class Evaluation:
     Attributes:
         step: agent steps trained when evaluated.
         results: one entry per mode, in the order evaluated.
-        source: ``train`` (periodic, during training) or ``eval`` (``python -m sgqn.eval``).
+        source: ``train`` (periodic, during training), ``final`` (after training) or ``eval``
+            (a trained agent evaluated: ``python -m sgqn.eval``, ``dmcgb.evaluate``).
     """
 
     step: int
@@ -233,9 +239,12 @@ def write_evaluation(run_dir: str | Path, evaluation: Evaluation, final: bool = 
         The path of the file in ``evals/``.
     """
     data = evaluation.to_json()
-    path = write_json(evaluation_path(run_dir, evaluation.step, evaluation.source), data, indent=1)
+    text = json.dumps(data, indent=1) + "\n"
+    path = evaluation_path(run_dir, evaluation.step, evaluation.source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
     if final:
-        write_json(Path(run_dir) / FINAL_NAME, data, indent=1)
+        write_text_atomic(Path(run_dir) / FINAL_NAME, text)
     return path
 
 
@@ -253,8 +262,8 @@ def read_evaluation(path: str | Path) -> Evaluation:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise ResultsError(
-            f"{str(path)!r} is not an sgqn results file of schema {SCHEMA} (found {found!r}); "
-            "it was written by another version of sgqn, or is not a results file"
+            f"{str(path)!r} is not a results file of schema {SCHEMA} (found {found!r}); "
+            "it was written by another version of dmcgb/sgqn, or is not a results file"
         )
     try:
         return Evaluation.from_json(data)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from sgqn.results.schema import (
+from dmcgb.protocol.results import (
     Evaluation,
     ModeResult,
     ResultsError,
