@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dmcgb.protocol.results import ModeResult
+from dmcgb.registration import GEOMETRIC_MODES
 from sgqn.report.run_folders import Run, majority
 
 __all__ = [
@@ -50,7 +51,14 @@ ALGO_ORDER = (
     "sgqn",
 )
 ABLATIONS = ("sac", "sac_consistency", "sac_ssl", "sgqn")  # the paper's Table 2
-MODE_ORDER = ("train", "coloreasy", "colorhard", "videoeasy", "videohard")
+MODE_ORDER = (
+    "train",
+    "coloreasy",
+    "colorhard",
+    "videoeasy",
+    "videohard",
+    *GEOMETRIC_MODES,  # DMC-GB2's camera shifts
+)
 TASK_ORDER = (  # the paper's row order
     "WalkerWalk",
     "WalkerStand",
