@@ -20,6 +20,7 @@ The episode sequence (what ``reset`` shows):
 from __future__ import annotations
 
 from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -296,11 +297,9 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         # indexed modulo the video's length, so it never needs more than either.
         count = min(self._video_frames(index), self.max_episode_steps + 1)
         key = (name, str(data.data_dir()), self.image_size, count)
-
-        def load() -> np.ndarray:
-            fix = f"delete it and run `{data.fetch_command_for(name)}`"
-            return read_frames(data.verified(name), self.image_size, count, fix)
-
+        # The job gets plain values, never the env: a worker thread holding the env would be
+        # where its last reference dies, finalizing it there.
+        load = partial(_decode_video, name, self.image_size, count)
         return VIDEO_CACHE.request(key, load, background)
 
     def _video_frames(self, index: int) -> int:
@@ -342,3 +341,9 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _observe(self) -> np.ndarray:
         return self._render(self.image_size)
+
+
+def _decode_video(name: str, size: int, count: int) -> np.ndarray:
+    """The first ``count`` frames of the data asset ``name``, resized to ``size``."""
+    fix = f"delete it and run `{data.fetch_command_for(name)}`"
+    return read_frames(data.verified(name), size, count, fix)
