@@ -130,6 +130,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
             spec.minimum.astype(np.float32), spec.maximum.astype(np.float32), dtype=np.float32
         )
         self.observation_space = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+        self._action_bounds = (spec.minimum, spec.maximum)  # float64, the actuators' ranges
 
         self._color_rng = np.random.RandomState()
         self._episode = -1  # k of the current episode in the sequence since the last seed
@@ -190,13 +191,17 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply ``action`` for ``action_repeat`` control steps and render once.
 
+        An action outside ``action_space`` is clipped to its bounds, as MuJoCo clamps each
+        actuator's control to its range: it moves, and is rewarded, exactly as the clipped
+        action (also where the task's reward reads the control).
+
         Raises:
             ValueError: the action holds NaN or infinity (nothing is simulated).
             gymnasium.error.ResetNeeded: no episode is running.
         """
         if self._episode_over:
             raise gym.error.ResetNeeded("step() called before reset() or after the episode ended")
-        action = check_action(action, self.action_space)
+        action = np.clip(check_action(action, self.action_space), *self._action_bounds)
         reward = 0.0
         for _ in range(self.action_repeat):
             time_step = self._dm_env.step(action)

@@ -145,6 +145,9 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
         """Move the gripper by ``ACTION_SCALE * action`` in x-y for ``action_repeat`` control
         steps, summing their rewards, and render once.
 
+        An action outside [-1, 1] is clipped to it: it moves, and is rewarded, exactly as the
+        clipped action.
+
         Raises:
             ValueError: the action holds NaN or infinity (nothing is simulated).
             gymnasium.error.ResetNeeded: no episode is running.
