@@ -42,6 +42,7 @@ Teardown = Callable[[], bool]
 _state = threading.local()  # .depth: how many sections this thread is inside
 _pending: list[Teardown] = []  # teardowns that could not run when they were asked to
 _pending_lock = threading.Lock()
+_inherited: list[Teardown] = []  # a forked child's copy of its parent's: kept, never run
 
 
 @contextlib.contextmanager
@@ -148,3 +149,15 @@ def _release_current_context() -> None:
         context_id = base._CURRENT_CONTEXT_FOR_THREAD.pop(thread, None)
         if context_id is not None:
             base._CURRENT_THREAD_FOR_CONTEXT.pop(context_id, None)
+
+
+def _after_fork_in_child() -> None:
+    # The parent's contexts are not the child's to free (touching them can hang a forked
+    # process); dropping them would free them through dm_control, so they are only kept.
+    global _pending, _pending_lock
+    _inherited.extend(_pending)
+    _pending = []
+    _pending_lock = threading.Lock()  # another thread may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

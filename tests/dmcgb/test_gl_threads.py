@@ -267,3 +267,21 @@ def test_a_failing_waiting_teardown_warns_instead_of_breaking_an_unrelated_call(
         warnings.simplefilter("error")
         with gl_threads.gl_section():  # not tried again
             pass
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_never_runs_its_parents_waiting_teardowns():
+    ran: list[int] = []
+    gl_threads.free_gl(lambda: ran.append(os.getpid()) and False)  # waits: returns False
+    assert ran == [os.getpid()]
+    pid = os.fork()
+    if pid == 0:  # the child: a section ends, and the parent's teardown must not run
+        with gl_threads.gl_section():
+            pass
+        os._exit(0 if ran == [os.getppid()] else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with gl_threads.gl_section():  # here it is tried again
+        pass
+    assert ran == [os.getpid()] * 2
+    gl_threads._pending.clear()  # it never succeeds; do not leave it to the other tests
