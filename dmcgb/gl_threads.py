@@ -131,7 +131,10 @@ def _release_current_context() -> None:
     if backend == "egl" and (egl := sys.modules.get("OpenGL.EGL")) is not None:
         if egl.eglGetCurrentContext():
             egl.eglMakeCurrent(
-                egl.eglGetCurrentDisplay(), egl.EGL_NO_SURFACE, egl.EGL_NO_SURFACE, egl.EGL_NO_CONTEXT
+                egl.eglGetCurrentDisplay(),
+                egl.EGL_NO_SURFACE,
+                egl.EGL_NO_SURFACE,
+                egl.EGL_NO_CONTEXT,
             )
     elif backend == "osmesa" and (osmesa := sys.modules.get("OpenGL.osmesa")) is not None:
         if osmesa.OSMesaGetCurrentContext():  # mujoco's own GLContext.free unbinds the same way

@@ -49,7 +49,9 @@ RSS_BOUND_MB = 50.0
 def unraisable(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """What reaches ``sys.unraisablehook`` during the test ("Exception ignored in ...")."""
     seen: list[str] = []
-    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(f"{u.err_msg}: {u.exc_value!r}"))
+    monkeypatch.setattr(
+        sys, "unraisablehook", lambda u: seen.append(f"{u.err_msg}: {u.exc_value!r}")
+    )
     return seen
 
 

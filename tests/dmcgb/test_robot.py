@@ -506,7 +506,8 @@ def test_an_out_of_range_action_acts_exactly_as_the_clipped_action() -> None:
             env.reset(seed=SEED)
             obs, reward, *_ = env.step(np.array(action, np.float32))
             data = env.physics.data
-            outcomes.append((data.qpos.copy(), data.qvel.copy(), data.mocap_pos.copy(), reward, obs))
+            state = (data.qpos.copy(), data.qvel.copy(), data.mocap_pos.copy())
+            outcomes.append((*state, reward, obs))
         finally:
             env.close()
     for got, clipped in zip(*outcomes, strict=True):
