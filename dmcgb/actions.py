@@ -11,7 +11,7 @@ __all__ = ["check_action", "check_int"]
 def check_action(action, space: spaces.Box) -> np.ndarray:
     """Return ``action`` as a float64 array of ``space``'s shape, or raise.
 
-    Values outside the bounds are left to the env (dm_control and the robot envs clip them);
+    Values outside the bounds are left to the env, whose ``step`` clips them to the bounds;
     NaN and infinity are refused because the simulators turn them into a silently reset or
     diverged state.
 

@@ -19,14 +19,16 @@ The episode sequence (what ``reset`` shows):
 
 from __future__ import annotations
 
+import weakref
 from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from dmcgb import data, rendering
+from dmcgb import data, gl_threads, rendering
 from dmcgb.actions import check_action, check_int
 from dmcgb.chroma_key import chroma_key
 from dmcgb.errors import UnknownTask
@@ -109,6 +111,10 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         physics = self._dm_env.physics
         self._camera_id = camera_id(domain)
         self._cameras: dict[int, Any] = {}  # size -> dm_control Camera, made at first render
+        # Frees the GL contexts at close() or, dropped without it, on whichever thread the env
+        # dies (see dmcgb.gl_threads); it holds the physics and cameras, never the env.
+        self._gl_teardown = partial(_free_rendering, physics, self._cameras)
+        weakref.finalize(self, gl_threads.free_gl, self._gl_teardown).atexit = False
         self._scene = SceneColors(physics)
         if self.mode.keyed_textures:
             textures: dict[str, dict[str, tuple[float, ...]]] = {}
@@ -124,6 +130,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
             spec.minimum.astype(np.float32), spec.maximum.astype(np.float32), dtype=np.float32
         )
         self.observation_space = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+        self._action_bounds = (spec.minimum, spec.maximum)  # float64, the actuators' ranges
 
         self._color_rng = np.random.RandomState()
         self._episode = -1  # k of the current episode in the sequence since the last seed
@@ -184,13 +191,17 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply ``action`` for ``action_repeat`` control steps and render once.
 
+        An action outside ``action_space`` is clipped to its bounds, as MuJoCo clamps each
+        actuator's control to its range: it moves, and is rewarded, exactly as the clipped
+        action (also where the task's reward reads the control).
+
         Raises:
             ValueError: the action holds NaN or infinity (nothing is simulated).
             gymnasium.error.ResetNeeded: no episode is running.
         """
         if self._episode_over:
             raise gym.error.ResetNeeded("step() called before reset() or after the episode ended")
-        action = check_action(action, self.action_space)
+        action = np.clip(check_action(action, self.action_space), *self._action_bounds)
         reward = 0.0
         for _ in range(self.action_repeat):
             time_step = self._dm_env.step(action)
@@ -214,13 +225,12 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._render(self.render_size)
 
     def close(self) -> None:
-        for camera in getattr(self, "_cameras", {}).values():
-            camera._scene.free()
-        self._cameras = {}
-        if hasattr(self, "_dm_env") and not getattr(self, "_closed", False):
-            # Frees the GL and MuJoCo rendering contexts now, while the GL display is alive.
-            self._dm_env.physics.free()
-            self._closed = True
+        """Free the rendering contexts and the render video stream; the env is done after.
+
+        An env dropped without ``close()`` frees the same, on whichever thread it dies.
+        """
+        if hasattr(self, "_gl_teardown"):
+            gl_threads.free_gl(self._gl_teardown)
         if getattr(self, "_render_stream", None) is not None:
             self._render_stream.close()
         self._held, self._background = {}, None
@@ -296,11 +306,9 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         # indexed modulo the video's length, so it never needs more than either.
         count = min(self._video_frames(index), self.max_episode_steps + 1)
         key = (name, str(data.data_dir()), self.image_size, count)
-
-        def load() -> np.ndarray:
-            fix = f"delete it and run `{data.fetch_command_for(name)}`"
-            return read_frames(data.verified(name), self.image_size, count, fix)
-
+        # The job gets plain values, never the env: a worker thread holding the env would be
+        # where its last reference dies, finalizing it there.
+        load = partial(_decode_video, name, self.image_size, count)
         return VIDEO_CACHE.request(key, load, background)
 
     def _video_frames(self, index: int) -> int:
@@ -332,13 +340,33 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._cameras[size]
 
     def _render(self, size: int) -> np.ndarray:
-        camera = self._camera(size)
-        self._before_render()
-        self._scene.upload()
-        frame = camera.render()  # a view of the camera's buffer
+        with gl_threads.gl_section():
+            camera = self._camera(size)
+            self._before_render()
+            self._scene.upload()
+            frame = camera.render()  # a view of the camera's buffer
         if self._num_videos:
             return chroma_key(frame, self._background_image(size))
         return frame.copy()
 
     def _observe(self) -> np.ndarray:
         return self._render(self.image_size)
+
+
+def _decode_video(name: str, size: int, count: int) -> np.ndarray:
+    """The first ``count`` frames of the data asset ``name``, resized to ``size``."""
+    fix = f"delete it and run `{data.fetch_command_for(name)}`"
+    return read_frames(data.verified(name), size, count, fix)
+
+
+def _free_rendering(physics: Any, cameras: dict[int, Any]) -> bool:
+    """Free the cameras' scenes and the physics' GL contexts (at most once; the physics is
+    unusable after). False, freeing nothing, while the context is current on another thread."""
+    contexts = physics._contexts  # None until the env first rendered (.contexts would make them)
+    if contexts is not None and gl_threads.bound_elsewhere(contexts.gl):
+        return False
+    for camera in cameras.values():
+        camera._scene.free()
+    cameras.clear()
+    physics.free()
+    return True

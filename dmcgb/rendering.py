@@ -35,6 +35,7 @@ import sys
 import weakref
 from typing import Protocol
 
+from dmcgb import gl_threads
 from dmcgb.errors import RenderingBackendError
 
 __all__ = ["BACKENDS", "ensure_gl_backend", "before_gl_context", "after_gl_context"]
@@ -177,6 +178,7 @@ def after_gl_context(owner: _Closable) -> None:
 def _close_gl_users() -> None:
     for owner in list(_gl_users):
         owner.close()
+    gl_threads.free_pending()  # those of envs dropped without close() that had to wait
 
 
 def _after_fork_in_child() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import weakref
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -11,7 +13,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from dmcgb import rendering
+from dmcgb import gl_threads, rendering
 from dmcgb.actions import check_action, check_int
 from dmcgb.modes import IMAGE_SIZE, episode_steps
 from dmcgb.robot import EPISODE_LENGTH, scene, task_class
@@ -112,6 +114,10 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
         self.action_space = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
 
         self._renderers: dict[int, mujoco.Renderer] = {}  # one per frame size, made lazily
+        # Frees the GL contexts at close() or, dropped without it, on whichever thread the env
+        # dies (see dmcgb.gl_threads); it holds the renderers, never the env.
+        self._gl_teardown = partial(_close_renderers, self._renderers)
+        weakref.finalize(self, gl_threads.free_gl, self._gl_teardown).atexit = False
         self._steps = 0
         self._success = False
         self._episode_over = True  # until the first reset
@@ -138,6 +144,9 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move the gripper by ``ACTION_SCALE * action`` in x-y for ``action_repeat`` control
         steps, summing their rewards, and render once.
+
+        An action outside [-1, 1] is clipped to it: it moves, and is rewarded, exactly as the
+        clipped action.
 
         Raises:
             ValueError: the action holds NaN or infinity (nothing is simulated).
@@ -170,19 +179,21 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def render_segmentation(self, size: int | None = None) -> np.ndarray:
         """Per-pixel (object id, object type) of the camera view, (size, size, 2) int32."""
-        renderer = self._renderer(size or self.image_size)
-        renderer.enable_segmentation_rendering()
-        try:
-            renderer.update_scene(self.physics.data, camera=scene.CAMERA)
-            return renderer.render()
-        finally:
-            renderer.disable_segmentation_rendering()
+        with gl_threads.gl_section():
+            renderer = self._renderer(size or self.image_size)
+            renderer.enable_segmentation_rendering()
+            try:
+                renderer.update_scene(self.physics.data, camera=scene.CAMERA)
+                return renderer.render()
+            finally:
+                renderer.disable_segmentation_rendering()
 
     def close(self) -> None:
-        """Free the rendering contexts."""
-        for renderer in self._renderers.values():
-            renderer.close()
-        self._renderers.clear()
+        """Free the rendering contexts (a later render makes new ones).
+
+        An env dropped without ``close()`` frees the same, on whichever thread it dies.
+        """
+        gl_threads.free_gl(self._gl_teardown)
 
     def _renderer(self, size: int) -> mujoco.Renderer:
         if size not in self._renderers:
@@ -193,6 +204,19 @@ class RobotEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._renderers[size]
 
     def _render_frame(self, size: int) -> np.ndarray:
-        renderer = self._renderer(size)
-        renderer.update_scene(self.physics.data, camera=scene.CAMERA)
-        return renderer.render()
+        with gl_threads.gl_section():
+            renderer = self._renderer(size)
+            renderer.update_scene(self.physics.data, camera=scene.CAMERA)
+            return renderer.render()
+
+
+def _close_renderers(renderers: dict[int, mujoco.Renderer]) -> bool:
+    """Close the renderers, each with its own context current (``Renderer.close`` frees its
+    MuJoCo context in whichever context is current); always True."""
+    for renderer in renderers.values():
+        context = getattr(renderer, "_gl_context", None)
+        if context is not None:
+            context.make_current()
+        renderer.close()
+    renderers.clear()
+    return True

@@ -134,6 +134,24 @@ def test_non_finite_action_is_refused_before_the_physics_moves(bad: float):
     env.close()
 
 
+@pytest.mark.parametrize("task", ["CartpoleSwingup", "WalkerWalk"])
+def test_an_out_of_range_action_acts_exactly_as_the_clipped_action(task: str):
+    """What step() documents (CartpoleSwingup's reward reads the control)."""
+    outcomes = []
+    for clip_by_hand in (False, True):
+        env = DMCGBEnv(task, image_size=16, action_repeat=2)
+        env.reset(seed=SEED)
+        action = np.resize([1e6, -1e6, 0.25], env.action_space.shape)
+        if clip_by_hand:
+            action = np.clip(action, env.action_space.low, env.action_space.high)
+        obs, reward, *_ = env.step(action.astype(np.float32))
+        physics = env.physics
+        outcomes.append((physics.get_state().copy(), physics.control().copy(), reward, obs))
+        env.close()
+    for got, clipped in zip(*outcomes, strict=True):  # state, control, reward, observation
+        np.testing.assert_array_equal(got, clipped)
+
+
 def test_observation_comes_from_the_benchmark_camera():
     env = DMCGBEnv("WalkerWalk")
     obs, _ = env.reset(seed=SEED)

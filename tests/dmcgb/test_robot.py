@@ -497,6 +497,23 @@ def test_non_finite_action_is_refused_before_the_physics_moves(bad: float) -> No
         env.close()
 
 
+def test_an_out_of_range_action_acts_exactly_as_the_clipped_action() -> None:
+    """What step() documents."""
+    outcomes = []
+    for action in ([1e6, -1e6], [1.0, -1.0]):
+        env = _make("reach")
+        try:
+            env.reset(seed=SEED)
+            obs, reward, *_ = env.step(np.array(action, np.float32))
+            data = env.physics.data
+            state = (data.qpos.copy(), data.qvel.copy(), data.mocap_pos.copy())
+            outcomes.append((*state, reward, obs))
+        finally:
+            env.close()
+    for got, clipped in zip(*outcomes, strict=True):
+        np.testing.assert_array_equal(got, clipped)
+
+
 def test_registry_derives_ids_scene_and_gallery_rows() -> None:
     assert ROBOT_TASKS == {"RobotReach": "reach", "RobotPegInBox": "peg_in_box"}
     for name, task in ROBOT_TASKS.items():
