@@ -173,3 +173,21 @@ def test_worker_processes_run_the_same_episodes(dmcgb_data):
     for mode in _IDS:
         assert parallel[mode].returns == sequential[mode].returns
         assert parallel[mode].videos == sequential[mode].videos
+
+
+def test_geometric_episodes_show_the_run_seeds_order_of_camera_positions():
+    """Evaluation seeds every episode; the camera order stays the run seed's, so episode i shows
+    the i-th position of that order whatever the episode's own seed (as videos follow i)."""
+    env_id = "dmcgb/CartpoleBalance-rotatehard-v0"
+    envs = EvalEnvs({"rotatehard": env_id}, SEED, action_repeat=_AR)
+    try:
+        env = envs.single("rotatehard")
+        shown = [
+            env.reset(seed=episode_seed(SEED, EVAL, "rotatehard", i), options={"episode": i})[1][
+                "camera_position"
+            ]
+            for i in range(5)
+        ]
+    finally:
+        envs.close()
+    assert shown == list(np.random.RandomState(SEED).permutation(100)[:5])
