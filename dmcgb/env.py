@@ -34,6 +34,7 @@ from dmcgb.chroma_key import chroma_key
 from dmcgb.errors import UnknownTask
 from dmcgb.modes import IMAGE_SIZE, KEY_RGB, MODES, Mode, episode_steps
 from dmcgb.tasks import TASKS, camera_id
+from dmcgb.versions import check_dm_control_matches_mujoco
 from dmcgb.video import VIDEO_CACHE, FrameStream, frame_count, read_frames
 
 __all__ = ["DMCGBEnv"]
@@ -90,6 +91,7 @@ class DMCGBEnv(gym.Env[np.ndarray, np.ndarray]):
         check_int("action_repeat", action_repeat)
 
         rendering.ensure_gl_backend()
+        check_dm_control_matches_mujoco()
         from dm_control import suite
 
         from dmcgb.scene import SceneColors

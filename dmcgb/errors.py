@@ -14,6 +14,7 @@ __all__ = [
     "UnsafeArchive",
     "CorruptData",
     "RenderingBackendError",
+    "MismatchedDependencies",
 ]
 
 
@@ -51,3 +52,7 @@ class UnsafeArchive(DMCGBError, ValueError):
 
 class RenderingBackendError(DMCGBError, RuntimeError):
     """No OpenGL backend (EGL, OSMesa, GLFW) could create a MuJoCo context."""
+
+
+class MismatchedDependencies(DMCGBError, ImportError):
+    """Installed packages that cannot run together (dm_control built for another MuJoCo)."""

@@ -93,7 +93,7 @@ def test_model_edits(davis, domain, task, alpha):
     d = Distractions(env.physics, domain, 0.2, davis)
     d.reset(SEED, 0)
     assert model.tex_height[0] == 800 and model.tex_width[0] == 800  # texture 0 is the skybox
-    assert model.mat_rgba[grid, 3] == alpha
+    assert model.mat_rgba[grid, 3] == np.float32(alpha)  # the model stores float32
     low, high = d.color_bounds
     np.testing.assert_allclose(low, np.clip(original[:, :3] - 0.2, 0, 1))
     np.testing.assert_allclose(high, np.clip(original[:, :3] + 0.2, 0, 1))
