@@ -144,8 +144,8 @@ class Config:
     """SODA: transitions in its own replay batch."""
     soda_tau: float = 0.005
     """SODA: momentum of its target encoder and projector."""
-    soda_lr: float = 1e-3
-    """Adam learning rate of SODA's own optimiser (DMControl-GB's default)."""
+    soda_lr: float = 3e-4
+    """Adam learning rate of SODA's own optimiser: 3e-4, as the SODA scripts of DMControl-GB and of the SGQN authors run it (DMControl-GB's `--aux_lr` default, 1e-3, is overridden there)."""
     soda_beta: float = 0.9
     """Adam beta1 of SODA's own optimiser."""
 
