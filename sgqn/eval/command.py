@@ -31,6 +31,7 @@ from sgqn.train.checkpoint import (
     load_checkpoint,
 )
 from sgqn.train.logger import EvalProgress
+from sgqn.validation import check_count, check_device, check_seed
 
 __all__ = ["EvalArgs", "main", "cli", "load_agent"]
 
@@ -74,9 +75,7 @@ def load_agent(run: str | Path, device: torch.device | str | None = None) -> tup
     run = Path(run)
     checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
     cfg = config_from_dict(checkpoint["config"])
-    if device is None:
-        device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    device = check_device(None) if device is None else torch.device(device)
     agent = build_agent(cfg.obs_shape, tuple(checkpoint["action_shape"]), cfg, device)
     agent.load_state_dict(checkpoint["agent"])
     return agent, cfg, int(checkpoint["step"])
@@ -117,10 +116,10 @@ def main(
         CheckpointError: a damaged or unsafe checkpoint.
         dmcgb.errors.MissingData: a mode's data is missing.
     """
-    if episodes < 1:
-        raise ConfigError(f"--episodes must be >= 1, actual value: {episodes}")
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be >= 1, actual value: {workers}")
+    check_count("--episodes", episodes)
+    check_count("--workers", workers)
+    check_seed(seed)
+    device = None if device is None else check_device(device)
     from dmcgb.rendering import ensure_gl_backend
 
     ensure_gl_backend()

@@ -26,6 +26,7 @@ from sgqn.config import ALGOS, Config
 from sgqn.files import atomic_path
 from sgqn.presets import resolve
 from sgqn.results.schema import is_finished
+from sgqn.validation import check_seed
 
 __all__ = [
     "MANIFEST_NAME",
@@ -66,25 +67,18 @@ class SweepError(ValueError):
 def env_id_of(name: str) -> str:
     """The training env id of a ``--envs`` entry: ``WalkerWalk`` -> ``dmcgb/WalkerWalk-train-v0``.
 
-    A full env id (with a ``/``) is kept as it is.
+    The rule of ``sgqn.train --env`` (:func:`sgqn.validation.training_env_id`).
 
     Raises:
         SweepError: an unknown task name (with the closest names).
     """
-    if "/" in name:
-        return name
-    from dmcgb.registration import ROBOT_TASKS, env_id
-    from dmcgb.tasks import TASKS
+    from sgqn.config import ConfigError
+    from sgqn.validation import training_env_id
 
-    tasks = sorted([*TASKS, *ROBOT_TASKS])
-    if name not in tasks:
-        close = difflib.get_close_matches(name, tasks, n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise SweepError(
-            f"--envs: unknown task {name!r}{hint} (tasks: {', '.join(tasks)}; or give a full "
-            "env id such as dmcgb/WalkerWalk-train-v0)"
-        )
-    return env_id(name, "train")
+    try:
+        return training_env_id(name, flag="--envs")
+    except ConfigError as error:
+        raise SweepError(str(error)) from None
 
 
 def _task_of(env_id: str) -> str:
@@ -199,6 +193,8 @@ class Manifest:
             repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
             if repeated:
                 raise SweepError(f"--{axis} lists {repeated} more than once")
+        for seed in self.seeds:
+            check_seed(seed, "--seeds")
         unknown = [a for a in self.algos if a not in ALGOS]
         if unknown:
             raise SweepError(f"--algos: unknown {unknown}; expected some of {list(ALGOS)}")

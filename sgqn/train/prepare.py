@@ -20,10 +20,10 @@ from sgqn.eval.modes import check_modes, data_groups, eval_env_ids
 from sgqn.presets import resolve
 from sgqn.results.schema import FINAL_NAME
 from sgqn.train.checkpoint import CHECKPOINT_NAME, config_from_dict, load_checkpoint
+from sgqn.validation import check_device, check_settings, training_env_id
 
 __all__ = [
     "prepare",
-    "resolve_device",
     "default_threads",
     "check_env_ids",
     "check_pixels",
@@ -32,18 +32,6 @@ __all__ = [
     "default_run_dir",
     "check_run_dir",
 ]
-
-
-def resolve_device(name: str | None) -> torch.device:
-    """``--device``, or CUDA when torch sees a GPU, else the CPU."""
-    device = (
-        torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    )
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            f"--device {name} asked for CUDA, but torch sees no GPU; pass --device cpu"
-        )
-    return device
 
 
 def default_threads() -> int:
@@ -62,7 +50,9 @@ def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | N
         CheckpointError: --resume with a damaged or unsafe checkpoint.
     """
     if not cfg.resume:
-        device = resolve_device(cfg.device)
+        cfg = dataclasses.replace(cfg, env=training_env_id(cfg.env))
+        check_settings(cfg)
+        device = check_device(cfg.device)
         check_env_ids(cfg)
         cfg = resolve(cfg, preset="paper" if device.type == "cuda" else "cpu-demo")
         run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
@@ -82,7 +72,7 @@ def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | N
     if cfg.steps is not None or cfg.frames is not None:
         overrides.update(steps=cfg.steps, frames=cfg.frames)
     resumed = resolve(dataclasses.replace(saved, **overrides))
-    return resumed, resolve_device(resumed.device), run_dir, checkpoint
+    return resumed, check_device(resumed.device), run_dir, checkpoint
 
 
 def check_env_ids(cfg: Config) -> None:

@@ -506,6 +506,33 @@ def test_bad_arguments_fail_before_ray_starts(tmp_path, capsys):
     assert "did you mean 'steps'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        (["--seeds", "-1"], "--seeds must be in [0, 4294967295], actual value: -1"),
+        (["--seeds", "1", "--set", "hidden_dim=0"], "--hidden-dim must be >= 1, actual value: 0"),
+        (["--seeds", "1", "--set", "image_size=20"], "the encoder needs at least 43 pixels"),
+        (["--seeds", "1", "--set", "overlay_source=/no/such/folder"], "does not exist"),
+    ],
+)
+def test_settings_are_checked_by_sgqn_trains_rules_before_ray_starts(
+    tmp_path, capsys, monkeypatch, grid, message
+):
+    """The same checks as sgqn.train's, with --dry-run too, and before Ray is touched."""
+    from sgqn.sweep import cluster, main
+
+    def no_ray():
+        raise AssertionError("Ray was started before the settings were checked")
+
+    monkeypatch.setattr(cluster, "import_ray", no_ray)
+    out = tmp_path / "sweep"
+    argv = ["--algos", "svea", "--envs", "CartpoleBalance", *grid, "--out", str(out), "--dry-run"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.strip().count("\n") == 0, err
+    assert not out.exists()
+
+
 # --- real sweeps on a local Ray instance ------------------------------------------------------
 
 _GRID_ENVS = ("CartpoleBalance", "CartpoleSwingup")
