@@ -179,7 +179,7 @@ def min_image_size(num_conv_layers: int) -> int:
     return 4 * num_conv_layers - 1
 
 
-def _settings_problems(cfg: Config) -> list[str]:
+def _settings_problems(cfg: Config, local: bool) -> list[str]:
     problems = []
     hints = _hints()
     for f in dataclasses.fields(Config):
@@ -211,7 +211,7 @@ def _settings_problems(cfg: Config) -> list[str]:
             f"--image-size{margin} = {cfg.render_size}: DMC tasks render at most "
             f"{DMC_MAX_RENDER_SIZE}x{DMC_MAX_RENDER_SIZE} pixels (the suite's offscreen buffer)"
         )
-    if cfg.uses_overlay and cfg.overlay_source not in (None, *_OVERLAY_NAMES):
+    if local and cfg.uses_overlay and cfg.overlay_source not in (None, *_OVERLAY_NAMES):
         folder = Path(cfg.overlay_source).expanduser()
         if not folder.is_dir():
             what = "is not a folder" if folder.exists() else "does not exist"
@@ -227,13 +227,18 @@ def _is_dmc_task(env_id: str) -> bool:
     return env_id.startswith("dmcgb/") and not name.startswith("Robot")
 
 
-def check_settings(cfg: Config) -> None:
+def check_settings(cfg: Config, local: bool = True) -> None:
     """Check every field of a config (preset fields may still be None).
+
+    Args:
+        cfg: the config.
+        local: also check what depends on this machine (an overlay folder exists); False for
+            the config of a checkpoint made elsewhere, which only evaluation reads.
 
     Raises:
         ConfigError: the first field whose type or value cannot work, naming its flag.
     """
-    problems = _settings_problems(cfg)
+    problems = _settings_problems(cfg, local)
     if problems:
         raise ConfigError(problems[0])
 

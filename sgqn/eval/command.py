@@ -33,7 +33,7 @@ from sgqn.train.checkpoint import (
 from sgqn.train.logger import EvalProgress
 from sgqn.validation import check_count, check_device, check_seed
 
-__all__ = ["EvalArgs", "main", "cli", "load_agent"]
+__all__ = ["EvalArgs", "main", "cli", "load_agent", "restore_agent"]
 
 PROG = "python -m sgqn.eval"
 
@@ -68,17 +68,33 @@ def load_agent(run: str | Path, device: torch.device | str | None = None) -> tup
 
     Raises:
         FileNotFoundError: no checkpoint in the run directory.
-        CheckpointError: a damaged or unsafe checkpoint.
+        CheckpointError: a damaged, unsafe or invalid checkpoint.
+    """
+    checkpoint = load_checkpoint(Path(run) / CHECKPOINT_NAME)
+    cfg = config_from_dict(checkpoint["config"])  # checked by load_checkpoint
+    return restore_agent(checkpoint, cfg, device), cfg, int(checkpoint["step"])
+
+
+def restore_agent(checkpoint: dict[str, Any], cfg: Any, device: torch.device | str | None) -> Any:
+    """The agent of a loaded checkpoint, on ``device`` (default: CUDA when present).
+
+    Raises:
+        CheckpointError: the weights do not fit the networks its config builds.
     """
     from sgqn.agent.factory import build_agent
 
-    run = Path(run)
-    checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
-    cfg = config_from_dict(checkpoint["config"])
     device = check_device(None) if device is None else torch.device(device)
     agent = build_agent(cfg.obs_shape, tuple(checkpoint["action_shape"]), cfg, device)
-    agent.load_state_dict(checkpoint["agent"])
-    return agent, cfg, int(checkpoint["step"])
+    try:
+        agent.load_state_dict(checkpoint["agent"])
+    except (ValueError, RuntimeError, KeyError) as error:
+        agent.close()
+        raise CheckpointError(
+            f"the checkpoint's weights do not fit the agent its config builds ({cfg.algo} on "
+            f"{cfg.env}): {str(error).splitlines()[0]}; it was edited or written by another "
+            "program"
+        ) from None
+    return agent
 
 
 def _parse_modes(modes: str | tuple[str, ...] | None, env_id: str) -> list[str]:
@@ -122,10 +138,12 @@ def main(
     device = None if device is None else check_device(device)
     from dmcgb.rendering import ensure_gl_backend
 
-    ensure_gl_backend()
     run = Path(run)
-    agent, cfg, step = load_agent(run, device)
+    checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
+    cfg = config_from_dict(checkpoint["config"])
     mode_list = _parse_modes(modes, cfg.env)
+    ensure_gl_backend()
+    agent, step = restore_agent(checkpoint, cfg, device), int(checkpoint["step"])
     seed = cfg.seed if seed is None else seed
     envs = EvalEnvs.for_run(cfg, mode_list, seed, episodes, workers)
     print(f"{cfg.env} {cfg.algo} seed {cfg.seed}: step {step} ({step * cfg.action_repeat} frames)")

@@ -296,3 +296,28 @@ def test_sgqn_eval_checks_its_flags_with_the_same_rules(tmp_path, capsys, argv, 
     err = _cli_error(capsys, sgqn_eval.cli, ["--run", str(run), *argv])
     assert message in err and err.strip().count("\n") == 0, err
     assert sorted(p.name for p in run.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda p: {"format": 2}, "it has no 'agent'"),
+        (
+            lambda p: {**p, "config": {**p["config"], "batch_size": "lots"}},
+            "config.batch_size: expected an integer, actual value: 'lots'",
+        ),
+    ],
+)
+def test_an_invalid_checkpoint_payload_is_refused_by_resume_and_eval(
+    tmp_path, capsys, edit, message
+):
+    """Once KeyError/TypeError tracebacks, and sgqn.eval ran the wrong-typed one to exit 0."""
+    run = _checkpointed_run(tmp_path)
+    path = run / "checkpoint.pt"
+    torch.save(edit(torch.load(path, weights_only=True)), path)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    for entry, argv in ((train.cli, ["--resume", "--run-dir"]), (sgqn_eval.cli, ["--run"])):
+        err = _cli_error(capsys, entry, [*argv, str(run)])
+        assert "is not a valid sgqn checkpoint" in err and message in err, err
+        assert err.strip().count("\n") == 0
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
