@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from sgqn.config import Config, ConfigError
-from sgqn.files import atomic_path
+from sgqn.files import atomic_path, writing
 from sgqn.validation import check_settings, type_problem
 
 __all__ = [
@@ -141,6 +141,8 @@ def save_checkpoint(
 
     Raises:
         TypeError: something in the payload would not load with ``weights_only=True``.
+        sgqn.files.WriteError: the file could not be written (disk full, ...); the previous
+            checkpoint is intact.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +161,7 @@ def save_checkpoint(
             f"cannot checkpoint {unsafe}: a checkpoint holds only tensors, numbers, strings, "
             "bools, None and lists/tuples/dicts of them, so that it loads with weights_only=True"
         )
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with writing(path), atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(payload, f)
         f.flush()
         os.fsync(f.fileno())
