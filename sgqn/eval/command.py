@@ -12,6 +12,7 @@ mask) of train and video_hard frames to ``DIR/saliency/``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from sgqn.config import ConfigError
 from sgqn.eval.episodes import evaluate_run, write_saliency_figure
 from sgqn.eval.mode_envs import EvalEnvs
 from sgqn.eval.modes import check_modes, default_modes
+from sgqn.files import WriteError
+from sgqn.folder_lock import FolderLock
 from sgqn.results.schema import Evaluation, format_table, write_evaluation
 from sgqn.train.checkpoint import (
     CHECKPOINT_NAME,
@@ -123,11 +126,15 @@ def main(
 ) -> Evaluation:
     """Evaluate a run's checkpoint; print the results table and write the results file.
 
+    The process owns the run while it evaluates (``sgqn.folder_lock``): it is refused while
+    ``sgqn.train`` or another ``sgqn.eval`` writes the run.
+
     Returns:
         The evaluation (also written to ``run/evals/eval_step<step>.json``).
 
     Raises:
         ConfigError: a mode the run's task does not have, or a bad count.
+        sgqn.folder_lock.FolderInUse: another process owns the run.
         FileNotFoundError: no checkpoint in ``run``.
         CheckpointError: a damaged or unsafe checkpoint.
         dmcgb.errors.MissingData: a mode's data is missing.
@@ -136,9 +143,46 @@ def main(
     check_count("--workers", workers)
     check_seed(seed)
     device = None if device is None else check_device(device)
+    run = Path(run)
+    lock = _own(run)
+    try:
+        return _evaluate(
+            run, modes, episodes, saliency, save_video, device, seed, workers, progress
+        )
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _own(run: Path) -> FolderLock | None:
+    """Own the run while evaluating it (its evaluation is written into it); None: no run."""
+    if not (run / CHECKPOINT_NAME).is_file():
+        return None  # load_checkpoint says what is missing
+    if not os.access(run, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"--run {str(run)!r} is not writable by this user: sgqn.eval writes its results "
+            "there (evals/eval_step<N>.json); copy the run somewhere you can write"
+        )
+    lock = FolderLock(run, what=f"--run {str(run)!r}").acquire()
+    if lock.note:
+        print(f"sgqn.eval: {lock.note}", file=sys.stderr, flush=True)
+    return lock
+
+
+def _evaluate(
+    run: Path,
+    modes: str | tuple[str, ...] | None,
+    episodes: int,
+    saliency: bool,
+    save_video: bool,
+    device: torch.device | None,
+    seed: int | None,
+    workers: int | None,
+    progress: bool,
+) -> Evaluation:
+    """:func:`main` once the flags are checked and the run is owned."""
     from dmcgb.rendering import ensure_gl_backend
 
-    run = Path(run)
     checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
     cfg = config_from_dict(checkpoint["config"])
     mode_list = _parse_modes(modes, cfg.env)
@@ -186,7 +230,7 @@ def cli(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("sgqn.eval: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
-    except (ConfigError, CheckpointError, DMCGBError, FileNotFoundError) as error:
+    except (ConfigError, CheckpointError, DMCGBError, FileNotFoundError, WriteError) as error:
         print(f"sgqn.eval: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 
