@@ -2,9 +2,11 @@
 
 A sweep is algorithms x envs x seeds, plus ``--set key=value`` overrides of the run
 :class:`~sgqn.config.Config` shared by every cell. Each cell is one ordinary run directory
-``<sweep>/<Task>-<algo>-s<seed>``, exactly what ``python -m sgqn.train --run-dir`` makes; the
-sweep keeps the run's console log and lock beside it, in ``<sweep>/logs/`` (a new run needs an
-empty directory, so nothing of the sweep's may be in it first). The manifest holds only the grid; whether a cell is finished is read from its run directory
+``<sweep>/<Task>-<algo>-s<seed>``, exactly what ``python -m sgqn.train --run-dir`` makes (and
+owns while it runs: its lock is the run's own); the sweep keeps the run's console log beside
+it, in ``<sweep>/logs/`` (a new run needs an empty directory, so nothing of the sweep's may be
+in it first). The manifest holds only the grid; whether a cell is finished is read from its
+run directory
 (:func:`sgqn.results.schema.is_finished`), never remembered anywhere else.
 
 Nothing here imports torch at import time (the Ray workers that import it only wait).
@@ -32,7 +34,6 @@ __all__ = [
     "MANIFEST_NAME",
     "LOGS_DIR",
     "log_path",
-    "lock_path",
     "SweepError",
     "Cell",
     "Manifest",
@@ -305,11 +306,6 @@ def log_path(run_dir: str | Path) -> Path:
     """The console log of a cell's run: ``<sweep>/logs/<cell>.log``."""
     run_dir = Path(run_dir)
     return run_dir.parent / LOGS_DIR / f"{run_dir.name}.log"
-
-
-def lock_path(run_dir: str | Path) -> Path:
-    """The lock a cell's training process holds while it runs: ``<sweep>/logs/<cell>.lock``."""
-    return log_path(run_dir).with_suffix(".lock")
 
 
 CellState = Literal["finished", "checkpointed", "new"]

@@ -477,6 +477,26 @@ def test_a_data_error_fails_the_attempt_without_retry(tmp_path, monkeypatch):
     assert not run_dir.exists()  # the run failed before sgqn.train created its directory
 
 
+@pytest.mark.parametrize(
+    "state, message",
+    [("missing", "ConfigError: --overlay-source '{}' does not exist"), ("empty", "no images")],
+)
+def test_an_overlay_folder_error_fails_the_attempt_without_retry(tmp_path, state, message):
+    """A configuration error fails the cell at once, as the README says; a missing overlay
+    folder was retried as a crash (a FileNotFoundError traceback, exit status 1)."""
+    folder = tmp_path / "overlays"
+    if state == "empty":
+        folder.mkdir()
+    overrides = {"steps": 40, "init_steps": 10, "eval_modes": ["train"]}
+    overrides |= {"overlay_source": str(folder), "num_conv_layers": 2, "hidden_dim": 16}
+    manifest = Manifest(("svea",), ("dmcgb/CartpoleBalance-train-v0",), (1,), overrides)
+    run_dir = tmp_path / manifest.cells[0].name
+    outcome = sweep_cell.run_attempt(_spec(manifest, manifest.cells[0], run_dir))
+    assert outcome["status"] == "failed" and outcome["retry"] is False, outcome
+    assert outcome["returncode"] == sweep_cell.CONFIG_ERROR
+    assert message.format(folder) in outcome["error"]
+
+
 def test_missing_ray_says_how_to_install_it():
     code = (
         "import sys; sys.modules['ray'] = None\n"
