@@ -15,7 +15,10 @@ the final checkpoint, ``results.json``: a run that has it is finished.
 Runs lose nothing: Ctrl-C or SIGTERM saves a checkpoint and exits (status 130 / 143);
 ``--resume`` continues exactly where the run stopped (mid-episode: the episode is replayed
 from its seed and actions), redoes an evaluation the stop interrupted, and a larger
-``--steps`` extends a run.
+``--steps`` extends a run. A run has one owner (``DIR/.lock``, ``sgqn.folder_lock``); what
+``--resume`` continues is checked first (``sgqn.train.resume``); a write that fails names the
+file, the checkpoint that is intact and the command that continues. What the command refuses
+(:func:`refusals`) is one line and exit status 2, and changes nothing on disk.
 """
 
 from __future__ import annotations
