@@ -11,8 +11,8 @@ How ownership is decided, on local and shared (cluster) filesystems:
   the process's start time, command, start time), and its owner holds ``flock(LOCK_EX)`` on
   it. The kernel releases that lock when the process ends, however it ends. On NFS, Linux
   implements ``flock`` with NFS byte-range locks (lockd for v3, in the protocol for v4), and
-  Lustre shares it between clients when mounted with ``-o flock`` (the default in recent
-  versions), so a process on another host sees it too. Where the filesystem refuses
+  Lustre shares it between clients when mounted with ``-o flock`` (``-o localflock`` keeps it
+  on each client), so a process on another host sees it too. Where the filesystem refuses
   ``flock`` (Lustre ``-o noflock`` answers ENOSYS), the lock file itself is the claim: it is
   created with ``O_EXCL``, atomic on local filesystems, NFSv3+ and Lustre.
 - A record left behind (the lock file exists, its ``flock`` is free) is stale when its owner

@@ -21,7 +21,12 @@ from sgqn.eval.modes import check_modes, data_groups, eval_env_ids
 from sgqn.folder_lock import LOCK_NAME
 from sgqn.presets import resolve
 from sgqn.results.schema import FINAL_NAME
-from sgqn.train.checkpoint import CHECKPOINT_NAME, config_from_dict, load_checkpoint
+from sgqn.train.checkpoint import (
+    CHECKPOINT_NAME,
+    check_resumable,
+    config_from_dict,
+    load_checkpoint,
+)
 from sgqn.train.resume import check_identity, check_replay, resumed_config
 from sgqn.validation import check_device, check_settings, flag_name, training_env_id
 
@@ -77,6 +82,7 @@ def prepare(
     run_dir = Path(cfg.run_dir)
     check_run_dir(run_dir, resume=True)
     checkpoint = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    check_resumable(run_dir / CHECKPOINT_NAME, checkpoint)
     check_identity(run_dir, checkpoint)
     saved = config_from_dict(checkpoint["config"])
     merged, changes = resumed_config(saved, cfg, given, int(checkpoint["step"]))

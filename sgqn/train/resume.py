@@ -22,7 +22,7 @@ from typing import Any
 
 from sgqn.config import Config, ConfigError
 from sgqn.results.schema import RECORD_NAME
-from sgqn.train.checkpoint import CheckpointError, check_resumable, config_from_dict
+from sgqn.train.checkpoint import CheckpointError, config_from_dict
 from sgqn.train.chunks import ReplayError, resume_chain
 from sgqn.validation import flag_name, training_env_id
 
@@ -186,7 +186,6 @@ def check_replay(run_dir: Path, checkpoint: dict[str, Any], cfg: Config) -> None
     Raises:
         ReplayError: names the first chunk missing, inconsistent or damaged.
     """
-    check_resumable(run_dir / "checkpoint.pt", checkpoint)
     folder = run_dir / "replay"
     capacity = cfg.replay_capacity or cfg.total_steps()
     frame_shape = (3, cfg.render_size, cfg.render_size)
