@@ -4,7 +4,7 @@ Loads ``DIR/checkpoint.pt`` (weights only: loading runs no code), rebuilds the a
 config saved in it, and runs the benchmark's evaluation protocol (``dmcgb.protocol``: episode
 ``i`` of a video mode shows the benchmark's ``i``-th video) in each mode, with the policy's
 mean action. Prints the table of return mean and std (and success rate on robot tasks) per
-mode, and writes every episode to ``DIR/evals/eval_step<step>.json`` (``sgqn.results``).
+mode, and writes every episode to ``DIR/evals/eval_step<step>.json`` (``dmcgb.protocol.results``).
 ``--saliency`` also writes a saliency figure (observation | attribution | mask | predicted
 mask) of train and video_hard frames to ``DIR/saliency/``.
 """
@@ -12,6 +12,7 @@ mask) of train and video_hard frames to ``DIR/saliency/``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from dmcgb.protocol.mode_envs import EvalEnvs
 from dmcgb.protocol.modes import check_modes, default_modes
 from dmcgb.protocol.results import Evaluation, format_table, write_evaluation
 from sgqn.config import ConfigError
+from sgqn.files import WriteError
+from sgqn.folder_lock import FolderLock
 from sgqn.presets import resolve
 from sgqn.results.figures import write_saliency_figure
 from sgqn.train.checkpoint import (
@@ -33,8 +36,9 @@ from sgqn.train.checkpoint import (
     load_checkpoint,
 )
 from sgqn.train.logger import EvalProgress
+from sgqn.validation import check_count, check_device, check_seed
 
-__all__ = ["EvalArgs", "main", "cli", "load_agent"]
+__all__ = ["EvalArgs", "main", "cli", "load_agent", "restore_agent"]
 
 PROG = "python -m sgqn.eval"
 
@@ -69,19 +73,34 @@ def load_agent(run: str | Path, device: torch.device | str | None = None) -> tup
 
     Raises:
         FileNotFoundError: no checkpoint in the run directory.
-        CheckpointError: a damaged or unsafe checkpoint.
+        CheckpointError: a damaged, unsafe or invalid checkpoint.
+    """
+    checkpoint = load_checkpoint(Path(run) / CHECKPOINT_NAME)
+    # Checked by load_checkpoint; resolve fills what older runs left unset.
+    cfg = resolve(config_from_dict(checkpoint["config"]))
+    return restore_agent(checkpoint, cfg, device), cfg, int(checkpoint["step"])
+
+
+def restore_agent(checkpoint: dict[str, Any], cfg: Any, device: torch.device | str | None) -> Any:
+    """The agent of a loaded checkpoint, on ``device`` (default: CUDA when present).
+
+    Raises:
+        CheckpointError: the weights do not fit the networks its config builds.
     """
     from sgqn.agent.factory import build_agent
 
-    run = Path(run)
-    checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
-    cfg = resolve(config_from_dict(checkpoint["config"]))  # fills what older runs left unset
-    if device is None:
-        device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    device = check_device(None) if device is None else torch.device(device)
     agent = build_agent(cfg.obs_shape, tuple(checkpoint["action_shape"]), cfg, device)
-    agent.load_state_dict(checkpoint["agent"])
-    return agent, cfg, int(checkpoint["step"])
+    try:
+        agent.load_state_dict(checkpoint["agent"])
+    except (ValueError, RuntimeError, KeyError) as error:
+        agent.close()
+        raise CheckpointError(
+            f"the checkpoint's weights do not fit the agent its config builds ({cfg.algo} on "
+            f"{cfg.env}): {str(error).splitlines()[0]}; it was edited or written by another "
+            "program"
+        ) from None
+    return agent
 
 
 def _parse_modes(modes: str | tuple[str, ...] | None, env_id: str) -> list[str]:
@@ -110,25 +129,68 @@ def main(
 ) -> Evaluation:
     """Evaluate a run's checkpoint; print the results table and write the results file.
 
+    The process owns the run while it evaluates (``sgqn.folder_lock``): it is refused while
+    ``sgqn.train`` or another ``sgqn.eval`` writes the run.
+
     Returns:
         The evaluation (also written to ``run/evals/eval_step<step>.json``).
 
     Raises:
         ConfigError: a mode the run's task does not have, or a bad count.
+        sgqn.folder_lock.FolderInUse: another process owns the run.
         FileNotFoundError: no checkpoint in ``run``.
         CheckpointError: a damaged or unsafe checkpoint.
         dmcgb.errors.MissingData: a mode's data is missing.
     """
-    if episodes < 1:
-        raise ConfigError(f"--episodes must be >= 1, actual value: {episodes}")
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be >= 1, actual value: {workers}")
+    check_count("--episodes", episodes)
+    check_count("--workers", workers)
+    check_seed(seed)
+    device = None if device is None else check_device(device)
+    run = Path(run)
+    lock = _own(run)
+    try:
+        return _evaluate(
+            run, modes, episodes, saliency, save_video, device, seed, workers, progress
+        )
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _own(run: Path) -> FolderLock | None:
+    """Own the run while evaluating it (its evaluation is written into it); None: no run."""
+    if not (run / CHECKPOINT_NAME).is_file():
+        return None  # load_checkpoint says what is missing
+    if not os.access(run, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"--run {str(run)!r} is not writable by this user: sgqn.eval writes its results "
+            "there (evals/eval_step<N>.json); copy the run somewhere you can write"
+        )
+    lock = FolderLock(run, what=f"--run {str(run)!r}").acquire()
+    if lock.note:
+        print(f"sgqn.eval: {lock.note}", file=sys.stderr, flush=True)
+    return lock
+
+
+def _evaluate(
+    run: Path,
+    modes: str | tuple[str, ...] | None,
+    episodes: int,
+    saliency: bool,
+    save_video: bool,
+    device: torch.device | None,
+    seed: int | None,
+    workers: int | None,
+    progress: bool,
+) -> Evaluation:
+    """:func:`main` once the flags are checked and the run is owned."""
     from dmcgb.rendering import ensure_gl_backend
 
-    ensure_gl_backend()
-    run = Path(run)
-    agent, cfg, step = load_agent(run, device)
+    checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
+    cfg = config_from_dict(checkpoint["config"])
     mode_list = _parse_modes(modes, cfg.env)
+    ensure_gl_backend()
+    agent, step = restore_agent(checkpoint, cfg, device), int(checkpoint["step"])
     seed = cfg.seed if seed is None else seed
     envs = EvalEnvs.for_task(
         cfg.env, mode_list, seed, episodes, cfg.frame_stack, cfg.action_repeat,
@@ -174,7 +236,7 @@ def cli(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("sgqn.eval: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
-    except (ConfigError, CheckpointError, DMCGBError, FileNotFoundError) as error:
+    except (ConfigError, CheckpointError, DMCGBError, FileNotFoundError, WriteError) as error:
         print(f"sgqn.eval: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -1,15 +1,18 @@
 """One attempt at one cell: the body of the Ray task, and the training process it starts.
 
-The Ray task (:func:`run_attempt`) runs on whichever node Ray picks. It takes the cell's lock,
-appends a header to the cell's log (``<sweep>/logs/<cell>.log``) and starts
+The Ray task (:func:`run_attempt`) runs on whichever node Ray picks. It appends a header to the
+cell's log (``<sweep>/logs/<cell>.log``), waits until no process owns the run directory (a
+previous attempt's, still exiting), and starts
 ``python -m sgqn.sweep.cell`` (:func:`child_main`), which trains through ``sgqn.train.main``
 with that log as its stdout and stderr: resuming from the checkpoint when the run has one,
 else starting the cell's config afresh (in an emptied run directory: what an attempt killed
 before its first checkpoint left there cannot be resumed). A cancelled task (the driver's Ctrl-C) interrupts the
 training process once, so that it writes a checkpoint, and waits for it to exit.
 
-The training process dies with the task's worker (``PR_SET_PDEATHSIG``), and holds the run's
-lock until it exits, so a retry never trains beside an orphan of the previous attempt.
+The training process dies with the task's worker (``PR_SET_PDEATHSIG``), and owns the run
+directory until it exits (``sgqn.train``'s lock, ``sgqn.folder_lock``), so a retry never
+trains beside an orphan of the previous attempt. Configuration and data errors (exit status 2,
+what ``sgqn.train`` refuses) fail the cell at once; crashes are retried.
 
 This module imports neither torch nor Ray at the top: the driver and the Ray workers only
 start processes and wait.
@@ -17,9 +20,8 @@ start processes and wait.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import fcntl
+import errno
 import json
 import os
 import shutil
@@ -29,43 +31,39 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from dmcgb.protocol.results import is_finished
-from sgqn.sweep.manifest import cell_state, lock_path, log_path
+from sgqn.folder_lock import FolderInUse, FolderLock
+from sgqn.sweep.manifest import cell_state, log_path
 
 __all__ = ["run_attempt", "judge", "child_main", "last_error", "CONFIG_ERROR", "STOPPED"]
 
 CONFIG_ERROR = 2  # exit status of a run whose config or data is wrong: retrying cannot help
+WRITE_FAILED = 3  # exit status of a run that could not write a file (retried: I/O may recover)
 STOPPED = 130  # exit status of a run stopped by SIGINT after writing its checkpoint
+_LASTING_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES}
 _LOCK_WAIT = 300.0  # s: how long a retry waits for the previous attempt's process to exit
 _PR_SET_PDEATHSIG = 1
 _POLL = 0.2  # s between looks at the training process (and at a cancel)
 
 
-@contextlib.contextmanager
-def _run_lock(run_dir: Path, wait: float = _LOCK_WAIT) -> Iterator[int]:
-    """Hold the cell's exclusive lock; yields the lock file's descriptor."""
-    fd = os.open(lock_path(run_dir), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"{str(run_dir)!r} is still locked after {wait:.0f} s by another "
-                        "training process (a previous attempt still running, or this cell in "
-                        "another sweep)"
-                    ) from None
-                time.sleep(0.5)
-        yield fd
-    finally:
-        os.close(fd)
+def _wait_for_owner(run_dir: Path, log: Any, wait: float = _LOCK_WAIT) -> None:
+    """Wait until no process owns the run (a previous attempt's training process exits).
+
+    The training process takes the run's lock itself (``sgqn.train``); waiting here first
+    means a retry never starts beside an orphan of the previous attempt, and is not refused.
+
+    Raises:
+        sgqn.folder_lock.FolderInUse: still owned after ``wait`` seconds.
+    """
+    if not run_dir.is_dir():
+        return
+    lock = FolderLock(run_dir, what=f"run {str(run_dir)!r}").acquire(wait=wait)
+    lock.release()
+    if lock.note:
+        print(f"sgqn.sweep: {lock.note}", file=log, flush=True)
 
 
 def last_error(log_path: Path, limit: int = 65536) -> str:
@@ -157,29 +155,32 @@ def run_attempt(spec: dict[str, Any]) -> dict[str, Any]:
         "retry": True,
     }
     try:
-        with _run_lock(run_dir) as lock_fd:
-            if is_finished(run_dir):
-                return {**outcome, "status": "finished"}
-            child_spec = {**spec, "parent": os.getpid()}
-            env = {
-                **os.environ,
-                "OMP_NUM_THREADS": str(spec["threads"]),
-                "MKL_NUM_THREADS": str(spec["threads"]),
-                "PYTHONUNBUFFERED": "1",
-            }
-            with open(log, "a") as stream:
-                stream.write(_header(spec["attempt"]))
-                stream.flush()
-                child = subprocess.Popen(
-                    [sys.executable, "-m", "sgqn.sweep.cell", json.dumps(child_spec)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=stream,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(lock_fd,),  # the lock lives as long as the training process
-                    env=env,
-                )
-                code, interrupted = _wait(child, stream)
-            finished = is_finished(run_dir)
+        if is_finished(run_dir):
+            return {**outcome, "status": "finished"}
+        child_spec = {**spec, "parent": os.getpid()}
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": str(spec["threads"]),
+            "MKL_NUM_THREADS": str(spec["threads"]),
+            "PYTHONUNBUFFERED": "1",
+        }
+        with open(log, "a") as stream:
+            stream.write(_header(spec["attempt"]))
+            stream.flush()
+            try:
+                _wait_for_owner(run_dir, stream)
+            except FolderInUse as error:
+                print(f"sgqn.sweep: error: {error}", file=stream, flush=True)
+                return {**outcome, "status": "failed", "error": str(error), "retry": False}
+            child = subprocess.Popen(
+                [sys.executable, "-m", "sgqn.sweep.cell", json.dumps(child_spec)],
+                stdin=subprocess.DEVNULL,
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            code, interrupted = _wait(child, stream)
+        finished = is_finished(run_dir)
     except KeyboardInterrupt:  # cancelled before the training process started
         return {**outcome, "status": "stopped"}
     return {**outcome, "returncode": code, **judge(code, interrupted, finished, log)}
@@ -229,18 +230,21 @@ def _die_with_parent(parent: int) -> None:
 def _train(spec: dict[str, Any]) -> int:
     import dataclasses
 
-    from dmcgb.errors import DMCGBError
     from sgqn import train
-    from sgqn.config import Config, ConfigError
+    from sgqn.config import Config
     from sgqn.train.checkpoint import config_from_dict
-    from sgqn.train.replay import InsufficientMemory
+    from sgqn.train.command import RunWriteError, refusals
 
     # A graceful stop: sgqn.train checkpoints, then raises Stopped.
     from sgqn.train.stopping import Stopped
 
     run_dir = str(spec["run_dir"])
     # sgqn.train sets torch's threads from the config.
-    run: dict[str, Any] = {"run_dir": run_dir, "device": spec["device"], "threads": int(spec["threads"])}
+    run: dict[str, Any] = {
+        "run_dir": run_dir,
+        "device": spec["device"],
+        "threads": int(spec["threads"]),
+    }
     if cell_state(run_dir) == "checkpointed":
         print("sgqn.sweep: resuming from the run's checkpoint", flush=True)
         cfg = Config(resume=True, **run)
@@ -252,7 +256,11 @@ def _train(spec: dict[str, Any]) -> int:
         cfg = dataclasses.replace(config_from_dict(spec["config"]), **run)
     try:
         train.main(cfg, progress=False, eval_workers=int(spec["eval_workers"]))
-    except (ConfigError, DMCGBError, InsufficientMemory) as error:
+    except RunWriteError as error:
+        print(f"sgqn.sweep: error: {type(error).__name__}: {error}", flush=True)
+        # a full disk or quota, or no permission, stays so; other I/O errors may pass
+        return CONFIG_ERROR if error.errno in _LASTING_WRITE_ERRORS else WRITE_FAILED
+    except refusals() as error:  # what sgqn.train refuses with exit status 2
         print(f"sgqn.sweep: error: {type(error).__name__}: {error}", flush=True)
         return CONFIG_ERROR
     except Stopped:

@@ -7,6 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from sgqn.config import ConfigError
 from sgqn.sweep.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -141,17 +142,38 @@ def _check_args(args: argparse.Namespace) -> None:
             raise SweepError(f"{message}, actual value: {value}")
 
 
-def _validate_cells(manifest: Manifest, sweep_dir: Path) -> None:
-    """Every cell's config passes sgqn.train's checks (before any run starts)."""
+def _validate_cells(manifest: Manifest, preset: str | None) -> None:
+    """Every cell's settings pass sgqn.train's checks, before Ray starts.
+
+    With ``preset`` known (given, or fixed in a resumed sweep), the resolved configs are checked
+    whole; otherwise what the preset cannot change (the preset's own values always pass).
+    """
     from dmcgb.errors import DMCGBError
     from sgqn.config import ConfigError
+    from sgqn.presets import resolve
     from sgqn.train.prepare import check_env_ids
+    from sgqn.validation import check_settings
 
     for cell in manifest.cells:
         try:
-            check_env_ids(manifest.resolved(cell, sweep_dir / cell.name))
+            cfg = manifest.config(cell)
+            check_settings(cfg)
+            if preset is not None:
+                cfg = resolve(cfg, preset)
+            check_env_ids(cfg)
         except (ConfigError, DMCGBError) as error:
             raise SweepError(f"cell {cell.name}: {error}") from None
+
+
+def _known_preset(args: argparse.Namespace, manifest: Manifest, new: bool) -> str | None:
+    """The sweep's preset if it is known before Ray reports the cluster's GPUs."""
+    if not new:
+        return manifest.preset
+    if manifest.overrides.get("preset"):
+        return str(manifest.overrides["preset"])
+    if args.gpus_per_run is not None:
+        return "paper" if args.gpus_per_run > 0 else "cpu-demo"
+    return None
 
 
 def _plan(
@@ -231,14 +253,14 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
 
     _check_args(args)
     sweep_dir, manifest, new = _sweep_to_run(args, argv)
+    _validate_cells(manifest, _known_preset(args, manifest, new))
     ray = cluster.import_ray()
     local = cluster.connect(args.address, args.num_cpus, args.num_gpus)
     try:
         nodes = cluster.cluster_nodes()
         if args.gpus_per_run is None:  # the default fraction needs the GPUs' memory
             nodes = cluster.probe_gpu_memory(nodes)
-        manifest, resources = _plan(args, manifest, new, nodes)
-        _validate_cells(manifest, sweep_dir)
+        manifest, resources = _plan(args, manifest, new, nodes)  # resolves (and checks) each cell
         _print_plan(args, sweep_dir, manifest, resources, nodes, local)
         if args.dry_run:
             return 0
@@ -264,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _run(args, argv)
-    except SweepError as error:
+    except (SweepError, ConfigError) as error:
         print(f"sgqn.sweep: error: {error}", file=sys.stderr)
         return 2
 

@@ -2,9 +2,11 @@
 
 A sweep is algorithms x envs x seeds, plus ``--set key=value`` overrides of the run
 :class:`~sgqn.config.Config` shared by every cell. Each cell is one ordinary run directory
-``<sweep>/<Task>-<algo>-s<seed>``, exactly what ``python -m sgqn.train --run-dir`` makes; the
-sweep keeps the run's console log and lock beside it, in ``<sweep>/logs/`` (a new run needs an
-empty directory, so nothing of the sweep's may be in it first). The manifest holds only the grid; whether a cell is finished is read from its run directory
+``<sweep>/<Task>-<algo>-s<seed>``, exactly what ``python -m sgqn.train --run-dir`` makes (and
+owns while it runs: its lock is the run's own); the sweep keeps the run's console log beside
+it, in ``<sweep>/logs/`` (a new run needs an empty directory, so nothing of the sweep's may be
+in it first). The manifest holds only the grid; whether a cell is finished is read from its
+run directory
 (:func:`dmcgb.protocol.results.is_finished`), never remembered anywhere else.
 
 Nothing here imports torch at import time (the Ray workers that import it only wait).
@@ -26,12 +28,12 @@ from dmcgb.protocol.results import is_finished
 from sgqn.config import ALGOS, Config
 from sgqn.files import atomic_path
 from sgqn.presets import resolve
+from sgqn.validation import check_seed
 
 __all__ = [
     "MANIFEST_NAME",
     "LOGS_DIR",
     "log_path",
-    "lock_path",
     "SweepError",
     "Cell",
     "Manifest",
@@ -66,25 +68,18 @@ class SweepError(ValueError):
 def env_id_of(name: str) -> str:
     """The training env id of a ``--envs`` entry: ``WalkerWalk`` -> ``dmcgb/WalkerWalk-train-v0``.
 
-    A full env id (with a ``/``) is kept as it is.
+    The rule of ``sgqn.train --env`` (:func:`sgqn.validation.training_env_id`).
 
     Raises:
         SweepError: an unknown task name (with the closest names).
     """
-    if "/" in name:
-        return name
-    from dmcgb.registration import ROBOT_TASKS, env_id
-    from dmcgb.tasks import TASKS
+    from sgqn.config import ConfigError
+    from sgqn.validation import training_env_id
 
-    tasks = sorted([*TASKS, *ROBOT_TASKS])
-    if name not in tasks:
-        close = difflib.get_close_matches(name, tasks, n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise SweepError(
-            f"--envs: unknown task {name!r}{hint} (tasks: {', '.join(tasks)}; or give a full "
-            "env id such as dmcgb/WalkerWalk-train-v0)"
-        )
-    return env_id(name, "train")
+    try:
+        return training_env_id(name, flag="--envs")
+    except ConfigError as error:
+        raise SweepError(str(error)) from None
 
 
 def _task_of(env_id: str) -> str:
@@ -199,6 +194,8 @@ class Manifest:
             repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
             if repeated:
                 raise SweepError(f"--{axis} lists {repeated} more than once")
+        for seed in self.seeds:
+            check_seed(seed, "--seeds")
         unknown = [a for a in self.algos if a not in ALGOS]
         if unknown:
             raise SweepError(f"--algos: unknown {unknown}; expected some of {list(ALGOS)}")
@@ -309,11 +306,6 @@ def log_path(run_dir: str | Path) -> Path:
     """The console log of a cell's run: ``<sweep>/logs/<cell>.log``."""
     run_dir = Path(run_dir)
     return run_dir.parent / LOGS_DIR / f"{run_dir.name}.log"
-
-
-def lock_path(run_dir: str | Path) -> Path:
-    """The lock a cell's training process holds while it runs: ``<sweep>/logs/<cell>.lock``."""
-    return log_path(run_dir).with_suffix(".lock")
 
 
 CellState = Literal["finished", "checkpointed", "new"]

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
-import os
 import signal
-import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -25,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sgqn.folder_lock import FolderLock
 from sgqn.sweep.cell import last_error, run_attempt
 from sgqn.sweep.cluster import cluster_nodes, import_ray
-from sgqn.sweep.manifest import Cell, Manifest, SweepError, cell_state, cell_step, log_path
+from sgqn.sweep.manifest import Cell, Manifest, cell_state, cell_step, log_path
 from sgqn.sweep.progress import ProgressLine, format_duration, format_rate
 from sgqn.sweep.resources import RunResources, capacity
 from sgqn.train.checkpoint import config_to_dict
@@ -109,22 +108,18 @@ class Summary:
 
 @contextlib.contextmanager
 def driver_lock(sweep_dir: Path) -> Iterator[None]:
-    """One driver per sweep folder at a time."""
-    path = sweep_dir / _DRIVER_LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """One driver per sweep folder at a time (``sgqn.folder_lock``, as runs are owned).
+
+    Raises:
+        sgqn.folder_lock.FolderInUse: another driver runs this sweep (naming it).
+    """
+    lock = FolderLock(sweep_dir, _DRIVER_LOCK, what=f"sweep {str(sweep_dir)!r}").acquire()
+    if lock.note:
+        print(f"sgqn.sweep: {lock.note}", file=sys.stderr, flush=True)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = path.read_text().strip() or "another process"
-            raise SweepError(
-                f"{str(sweep_dir)!r} is being run by {holder}; wait for it or stop it first"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         yield
     finally:
-        os.close(fd)
+        lock.release()
 
 
 class _StopRequests:

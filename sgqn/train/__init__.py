@@ -6,7 +6,9 @@ Contents:
     prepare     the checks before any set-up: config, device, run directory, env ids, data.
     record      the run's record (``config.json``) and what it prints about its protocol.
     loop        ``Trainer``: the training loop (env steps, updates, evaluations, checkpoints).
+    resume      what --resume checks before set-up: the checkpoint's run, the flags, the replay.
     replay      the replay buffer (each frame stored once) and its chunked saving.
+    chunks      the replay buffer's files, and their check before a run resumes.
     overlay     the natural images of the overlay augmentations (Places365, folders, textures).
     checkpoint  atomic checkpoints that load without running code.
     stopping    Ctrl-C and SIGTERM as a graceful stop.

@@ -17,20 +17,23 @@ import pickle
 import random
 import typing
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from sgqn.config import Config
-from sgqn.files import atomic_path
+from sgqn.config import Config, ConfigError
+from sgqn.files import atomic_path, writing
+from sgqn.validation import check_settings, type_problem
 
 __all__ = [
     "CHECKPOINT_NAME",
     "CheckpointError",
     "save_checkpoint",
     "load_checkpoint",
+    "check_resumable",
     "config_to_dict",
     "config_from_dict",
     "rng_state",
@@ -52,19 +55,22 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:
-    """Rebuild a Config from :func:`config_to_dict` output (unknown keys are ignored)."""
+    """Rebuild a Config from :func:`config_to_dict` output (unknown keys are ignored).
+
+    Raises:
+        ConfigError: a value whose type is not its field's (naming the field and the value).
+    """
     hints = typing.get_type_hints(Config)
     kwargs = {}
     for f in dataclasses.fields(Config):
         if f.name not in values:
             continue
         value = values[f.name]
-        if value is not None and tuple in (typing.get_origin(hints[f.name]), hints[f.name]):
-            value = tuple(value)
-        elif value is not None and any(
-            typing.get_origin(a) is tuple for a in typing.get_args(hints[f.name])
-        ):
-            value = tuple(value)  # an optional tuple, e.g. tuple[str, ...] | None
+        problem = type_problem(value, hints[f.name])
+        if problem:
+            raise ConfigError(f"config.{f.name}: {problem}, actual value: {value!r}")
+        if isinstance(value, list):
+            value = tuple(value)  # tuple fields, e.g. eval_modes
         kwargs[f.name] = value
     return Config(**kwargs)
 
@@ -111,13 +117,23 @@ def _unsafe_value(value: Any, where: str) -> str | None:
     return None
 
 
-def save_checkpoint(path: str | Path, *, agent: Any, cfg: Config, **state: Any) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    *,
+    agent: Any,
+    cfg: Config,
+    step: int,
+    action_shape: Sequence[int],
+    **state: Any,
+) -> Path:
     """Write a checkpoint atomically.
 
     Args:
         path: the checkpoint file.
         agent: anything with ``state_dict()`` (the agent: networks and optimisers).
         cfg: the run's config, so that eval can rebuild the agent.
+        step: the agent step the checkpoint was taken at.
+        action_shape: the env's action shape, so that eval can rebuild the agent.
         **state: counters, cursors and loop state: tensors and plain values only.
 
     Returns:
@@ -125,6 +141,8 @@ def save_checkpoint(path: str | Path, *, agent: Any, cfg: Config, **state: Any) 
 
     Raises:
         TypeError: something in the payload would not load with ``weights_only=True``.
+        sgqn.files.WriteError: the file could not be written (disk full, ...); the previous
+            checkpoint is intact.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +151,8 @@ def save_checkpoint(path: str | Path, *, agent: Any, cfg: Config, **state: Any) 
         "agent": agent.state_dict(),
         "config": config_to_dict(cfg),
         "rng": rng_state(),
+        "step": int(step),
+        "action_shape": [int(n) for n in action_shape],
         **state,
     }
     unsafe = _unsafe_value(payload, "checkpoint")
@@ -141,7 +161,7 @@ def save_checkpoint(path: str | Path, *, agent: Any, cfg: Config, **state: Any) 
             f"cannot checkpoint {unsafe}: a checkpoint holds only tensors, numbers, strings, "
             "bools, None and lists/tuples/dicts of them, so that it loads with weights_only=True"
         )
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with writing(path), atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(payload, f)
         f.flush()
         os.fsync(f.fileno())
@@ -165,13 +185,18 @@ def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        if "Unsupported global" not in str(error):  # not a refused object: unreadable bytes
+        # torch raises UnpicklingError for whatever its weights-only unpickler refuses: an
+        # object it will not build (a class, a function: code), or bytes that are no pickle.
+        # The globals the file imports tell which, by torch's API rather than its wording.
+        imports = _imported_globals(path)
+        if not imports:
             raise CheckpointError(_damaged(path, error)) from None
+        shown = ", ".join(imports[:3]) + (", ..." if len(imports) > 3 else "")
         raise CheckpointError(
-            f"{str(path)!r} holds objects other than tensors and plain values, so it was not "
-            "loaded (loading it could run code). sgqn never writes such checkpoints: it was "
-            "crafted, or written by another program or an older sgqn. Start a new run, or "
-            f"resume from a checkpoint you made. ({str(error).splitlines()[0]})"
+            f"{str(path)!r} holds objects other than tensors and plain values (it imports "
+            f"{shown}), so it was not loaded: loading it could run code. sgqn never writes "
+            "such checkpoints: it was crafted, or written by another program or an older "
+            "sgqn. Start a new run, or resume from a checkpoint you made"
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
         raise CheckpointError(_damaged(path, error)) from None
@@ -181,7 +206,117 @@ def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu") 
             f"{str(path)!r} is not an sgqn checkpoint of format {_FORMAT} (found {found!r}); "
             "it was written by another version of sgqn or another program"
         )
+    _check_fields(path, payload, _FIELDS)
+    try:
+        config = config_from_dict(payload["config"])
+        check_settings(config, local=False)
+    except ConfigError as error:
+        raise CheckpointError(_invalid(path, f"its {error}")) from None
     return payload
+
+
+def check_resumable(path: str | Path, payload: dict[str, Any]) -> None:
+    """Check that a loaded checkpoint holds the loop state a resumed run needs.
+
+    :func:`load_checkpoint` checks what evaluation needs (the agent, its config, the step);
+    training continues from more.
+
+    Raises:
+        CheckpointError: a field missing or of the wrong type, naming it.
+    """
+    _check_fields(Path(path), payload, _LOOP_FIELDS)
+
+
+def _imported_globals(path: Path) -> list[str]:
+    """The classes and functions a torch.save file imports (none for damaged bytes)."""
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError):
+        return []
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _dict_of(key_ok, value_ok):
+    return lambda v: isinstance(v, dict) and all(key_ok(k) and value_ok(x) for k, x in v.items())
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_tensor(value: Any) -> bool:
+    return isinstance(value, torch.Tensor)
+
+
+def _open_episode(value: Any) -> bool:
+    if value is None:
+        return True
+    return (
+        isinstance(value, dict)
+        and _is_tensor(value.get("actions"))
+        and _is_tensor(value.get("obs"))
+        and isinstance(value.get("return"), (int, float))
+    )
+
+
+def _replay_cursor(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and _count(value.get("num_added"))
+        and _count(value.get("num_frames"))
+        and isinstance(value.get("episode_start", -1), int)
+        and value.get("episode_start", -1) >= -1
+    )
+
+
+# The schema of format 2: field -> (check, what it must be). Evaluation needs _FIELDS; a
+# resumed run needs _LOOP_FIELDS too.
+_FIELDS: dict[str, tuple[Any, str]] = {
+    "agent": (_dict_of(_is_str, lambda x: True), "the agent's state dict"),
+    "config": (_dict_of(_is_str, lambda x: True), "a dict of settings"),
+    "step": (_count, "an integer >= 0"),
+    "action_shape": (
+        lambda v: (
+            isinstance(v, (list, tuple)) and len(v) > 0 and all(_count(x) and x > 0 for x in v)
+        ),
+        "a list of sizes >= 1",
+    ),
+}
+_LOOP_FIELDS: dict[str, tuple[Any, str]] = {
+    "episode": (_count, "an integer >= 0"),
+    "updates": (_count, "an integer >= 0"),
+    "replay": (_replay_cursor, "a replay cursor {num_added, num_frames, episode_start}"),
+    "rng": (lambda v: isinstance(v, dict) and {"python", "numpy", "torch"} <= set(v), "RNG states"),
+    "explore_rng": (lambda v: isinstance(v, dict), "a numpy bit generator state"),
+    "pending_action": (lambda v: v is None or _is_tensor(v), "a tensor or None"),
+    "open_episode": (_open_episode, "None or {actions, return, obs}"),
+    "metric_sums": (_dict_of(_is_str, _is_tensor), "a dict of tensors"),
+    "metric_counts": (_dict_of(_is_str, _count), "a dict of counts"),
+}
+
+
+def _check_fields(path: Path, payload: dict[str, Any], fields: dict[str, tuple[Any, str]]) -> None:
+    for name, (ok, expected) in fields.items():
+        if name not in payload:
+            raise CheckpointError(_invalid(path, f"it has no {name!r} (expected {expected})"))
+        if not ok(payload[name]):
+            found = _shown(payload[name])
+            raise CheckpointError(_invalid(path, f"its {name!r} must be {expected}, found {found}"))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{text[:60]}... ({type(value).__name__})" if len(text) > 60 else text
+
+
+def _invalid(path: Path, what: str) -> str:
+    return (
+        f"{str(path)!r} is not a valid sgqn checkpoint: {what}; it was edited or written by "
+        "another program: restore it from a backup, or start a new run in another --run-dir"
+    )
 
 
 def _damaged(path: Path, error: BaseException) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from dmcgb.protocol.results import Evaluation
-from sgqn.files import write_csv
+from sgqn.files import write_csv, writing
 
 __all__ = ["CsvLog", "Logger", "EvalProgress"]
 
@@ -48,7 +48,7 @@ class CsvLog:
         new = [k for k in row if k not in self.fields]
         if new or not self.path.exists():
             self._rewrite(self.rows(), self.fields + new)
-        with open(self.path, "a", newline="") as f:
+        with writing(self.path), open(self.path, "a", newline="") as f:
             csv.DictWriter(f, self.fields).writerow(row)
             f.flush()
 

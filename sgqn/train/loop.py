@@ -321,6 +321,7 @@ class Trainer:
             metric_sums=dict(self.metrics.sums),
             metric_counts=dict(self.metrics.counts),
         )  # fmt: skip
+        self.replay.prune(self.run_dir / "replay")  # only now: the old checkpoint needed them
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
         """Continue from a checkpoint: weights, buffer, RNGs, counters and the open episode."""

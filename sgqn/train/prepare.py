@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,19 @@ from dmcgb.protocol.envs import make_env
 from dmcgb.protocol.modes import check_modes, data_groups, eval_env_ids
 from dmcgb.protocol.results import FINAL_NAME
 from sgqn.config import Config, ConfigError
+from sgqn.folder_lock import LOCK_NAME
 from sgqn.presets import resolve
-from sgqn.train.checkpoint import CHECKPOINT_NAME, config_from_dict, load_checkpoint
+from sgqn.train.checkpoint import (
+    CHECKPOINT_NAME,
+    check_resumable,
+    config_from_dict,
+    load_checkpoint,
+)
+from sgqn.train.resume import check_identity, check_replay, resumed_config
+from sgqn.validation import check_device, check_settings, flag_name, training_env_id
 
 __all__ = [
     "prepare",
-    "resolve_device",
     "default_threads",
     "check_env_ids",
     "check_pixels",
@@ -34,35 +42,36 @@ __all__ = [
 ]
 
 
-def resolve_device(name: str | None) -> torch.device:
-    """``--device``, or CUDA when torch sees a GPU, else the CPU."""
-    device = (
-        torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    )
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            f"--device {name} asked for CUDA, but torch sees no GPU; pass --device cpu"
-        )
-    return device
-
-
 def default_threads() -> int:
     """torch threads for a CPU run: the cores minus one (rendering needs one), at least 1."""
     return max(1, (os.cpu_count() or 1) - 1)
 
 
-def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | None]:
+def prepare(
+    cfg: Config, given: Collection[str] | None = None
+) -> tuple[Config, torch.device, Path, dict[str, Any] | None]:
     """Resolve the config, the device and the run dir (and for --resume, load the checkpoint).
 
-    Nothing is created or set up: this fails in a second on a bad flag or run directory.
+    Nothing is created or set up: this fails in a second on a bad flag or run directory. With
+    ``cfg.resume``, everything :mod:`sgqn.train.resume` checks is checked here: the checkpoint
+    belongs to the run, the flags given may change, the replay buffer is whole; changes the
+    flags make are printed.
+
+    Args:
+        cfg: the config as given.
+        given: with ``cfg.resume``, the fields the user set (see
+            :func:`sgqn.train.resume.resumed_config`).
 
     Raises:
-        ConfigError: a bad flag value or run directory.
+        ConfigError: a bad flag value or run directory, or a flag --resume may not change.
         dmcgb.errors.UnknownTask: an unknown env id (with the closest ids).
-        CheckpointError: --resume with a damaged or unsafe checkpoint.
+        CheckpointError: --resume with a damaged, unsafe or foreign checkpoint, or a replay
+            buffer with chunks missing or damaged.
     """
     if not cfg.resume:
-        device = resolve_device(cfg.device)
+        cfg = dataclasses.replace(cfg, env=training_env_id(cfg.env))
+        check_settings(cfg)
+        device = check_device(cfg.device)
         check_env_ids(cfg)
         cfg = resolve(cfg, preset="paper" if device.type == "cuda" else "cpu-demo")
         run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
@@ -73,16 +82,17 @@ def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | N
     run_dir = Path(cfg.run_dir)
     check_run_dir(run_dir, resume=True)
     checkpoint = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    check_resumable(run_dir / CHECKPOINT_NAME, checkpoint)
+    check_identity(run_dir, checkpoint)
     saved = config_from_dict(checkpoint["config"])
-    # The saved config wins; only the run length, the device and the threads may change.
-    overrides: dict[str, Any] = {"resume": True, "run_dir": str(run_dir)}
-    for name in ("device", "threads"):
-        if getattr(cfg, name) is not None:
-            overrides[name] = getattr(cfg, name)
-    if cfg.steps is not None or cfg.frames is not None:
-        overrides.update(steps=cfg.steps, frames=cfg.frames)
-    resumed = resolve(dataclasses.replace(saved, **overrides))
-    return resumed, resolve_device(resumed.device), run_dir, checkpoint
+    merged, changes = resumed_config(saved, cfg, given, int(checkpoint["step"]))
+    resumed = resolve(dataclasses.replace(merged, resume=True, run_dir=str(run_dir)))
+    device = check_device(resumed.device)
+    check_replay(run_dir, checkpoint, resumed)
+    if changes:
+        listed = ", ".join(f"{flag_name(k)} {old} -> {new}" for k, (old, new) in changes.items())
+        print(f"sgqn.train: --resume changes {listed}", flush=True)
+    return resumed, device, run_dir, checkpoint
 
 
 def check_env_ids(cfg: Config) -> None:
@@ -173,7 +183,8 @@ def check_run_dir(run_dir: Path, resume: bool) -> None:
     """Check that ``run_dir`` can take a new run (or, with ``resume``, holds one).
 
     Nothing is created. A new run needs a directory that does not exist yet (in a writable
-    parent) or is empty; resuming needs the run's checkpoint.
+    parent) or is empty (but for a lock, ``sgqn.folder_lock``); resuming needs the run's
+    checkpoint.
 
     Raises:
         ConfigError: the directory is a file, holds something else, is not writable, or
@@ -192,7 +203,7 @@ def check_run_dir(run_dir: Path, resume: bool) -> None:
         _check_writable(run_dir)
         return
     if run_dir.is_dir():
-        contents = sorted(p.name for p in run_dir.iterdir())
+        contents = sorted(p.name for p in run_dir.iterdir() if p.name != LOCK_NAME)
         if (run_dir / CHECKPOINT_NAME).is_file():
             raise ConfigError(
                 f"--run-dir {shown!r} already holds a run; pass --resume to continue it, or "

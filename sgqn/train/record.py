@@ -1,8 +1,9 @@
 """A run's record, ``config.json``, and what a run prints about its protocol at start.
 
 ``config.json`` holds the resolved config, the preset and every value that differs from the
-paper's, the device and thread count, package versions, the git revision, the command line
-and the start time; a resumed run appends to its ``resumed`` list.
+paper's, the observation and action shapes, the device and thread count, package versions,
+the git revision, the command line and the start time; a resumed run appends to its
+``resumed`` list (when, the command line, and the settings it changed).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import platform
 import subprocess
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -95,10 +97,14 @@ def protocol_record(cfg: Config) -> dict[str, Any]:
     }
 
 
-def run_record(cfg: Config, device: str, threads: int) -> dict[str, Any]:
-    """The ``config.json`` of a new run."""
+def run_record(
+    cfg: Config, device: str, threads: int, action_shape: Sequence[int]
+) -> dict[str, Any]:
+    """The ``config.json`` of a new run (what ``--resume`` checks a checkpoint against)."""
     return {
         **protocol_record(cfg),
+        "obs_shape": list(cfg.obs_shape),
+        "action_shape": [int(n) for n in action_shape],
         "device": device,
         "torch_threads": threads,
         "versions": _versions(),
@@ -112,6 +118,14 @@ def record_resume(run_dir: Path, cfg: Config, step: int) -> dict[str, Any]:
     """``config.json`` of a resumed run: the original record, the new length, when it resumed."""
     path = run_dir / RECORD_NAME
     record = json.loads(path.read_text()) if path.exists() else {}
-    record.setdefault("resumed", []).append({"at_step": step, "time": _now(), "command": sys.argv})
-    record.update(protocol_record(cfg))
+    protocol = protocol_record(cfg)
+    before = record.get("config", {})
+    changed = {
+        k: [before[k], v]
+        for k, v in protocol["config"].items()
+        if k in before and before[k] != v and k not in ("resume", "run_dir")
+    }
+    entry = {"at_step": step, "time": _now(), "command": sys.argv, "changed": changed}
+    record.setdefault("resumed", []).append(entry)
+    record.update(protocol)
     return record

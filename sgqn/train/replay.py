@@ -13,26 +13,31 @@ Clamping at ``e`` repeats the reset frame at the start of an episode, as
 The frame ring is a little larger than the transition ring (it also holds one reset frame per
 episode); a transition whose oldest frame was overwritten is never sampled.
 
-Saving writes only what was added since the previous save, as numbered ``.npz`` chunks, so a
-checkpoint costs the new data, not the whole buffer.
+Saving writes only what was added since the previous save, as numbered ``.npz`` chunks
+(``sgqn.train.chunks``), so a checkpoint costs the new data, not the whole buffer. Loading
+checks the chunks whole before it changes anything.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from sgqn.agent.interfaces import Batch
-from sgqn.files import atomic_path
+from sgqn.train.chunks import (
+    ReplayError,
+    chunk_name,
+    cut_chunk,
+    list_chunks,
+    read_chunk,
+    resume_chain,
+    write_chunk,
+)
 
-__all__ = ["Batch", "ReplayBuffer", "InsufficientMemory", "available_memory"]
-
-# chunk_<first transition>_<end transition>_<end frame>.npz
-_CHUNK = re.compile(r"chunk_(\d{12})_(\d{12})_(\d{12})\.npz")
+__all__ = ["Batch", "ReplayBuffer", "ReplayError", "InsufficientMemory", "available_memory"]
 # Reset frames beyond one per transition: room for episodes of >= 50 steps before old
 # transitions are dropped early (the DMC tasks' episodes are 250 agent steps long).
 _EPISODE_FRAME_FRACTION = 50
@@ -239,16 +244,26 @@ class ReplayBuffer:
         """The cursor a checkpoint records; :meth:`load` restores the buffer up to it.
 
         ``episode_start`` is the frame id of the open episode's reset frame (-1 between
-        episodes), so that a run checkpointed mid-episode continues that episode.
+        episodes), so that a run checkpointed mid-episode continues that episode;
+        ``first_valid`` is the oldest transition the buffer still uses (a resumed buffer needs
+        the chunks from there on).
         """
         return {
             "num_added": self.num_added,
             "num_frames": self.num_frames,
             "episode_start": self._episode_start,
+            "first_valid": self._first_valid,
         }
 
     def save(self, folder: str | Path) -> dict[str, int]:
-        """Write what was added since the last save as one chunk; return :meth:`state`."""
+        """Write what was added since the last save as one chunk; return :meth:`state`.
+
+        Chunks the buffer no longer uses stay until :meth:`prune` (after the checkpoint that
+        records this state is written: until then the previous checkpoint may need them).
+
+        Raises:
+            sgqn.files.WriteError: the chunk could not be written (disk full, ...).
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         t0, t1 = self._saved_transitions, self.num_added
@@ -270,51 +285,60 @@ class ReplayBuffer:
                 "newest": self._newest[t_idx].cpu().numpy(),
                 "start": self._start[t_idx].cpu().numpy(),
             }
-            _atomic_savez(folder / _chunk_name(t0, t1, f1), arrays)
+            write_chunk(folder / chunk_name(t0, t1, f1), arrays)
             self._saved_transitions, self._saved_frames = t1, f1
-        self._delete_unneeded_chunks(folder)
         return self.state()
 
-    def _delete_unneeded_chunks(self, folder: Path) -> None:
+    def prune(self, folder: str | Path) -> None:
         """Remove chunks whose transitions and frames the buffer no longer uses."""
         if len(self) == 0:
             return
         oldest_frame = self._oldest_needed[self._first_valid % self.capacity]
-        for path, (_, t1, f1) in _chunks(folder):
-            if t1 <= self._first_valid and f1 <= oldest_frame:
-                path.unlink()
+        for chunk in list_chunks(Path(folder)):
+            if chunk.t1 <= self._first_valid and chunk.f1 <= oldest_frame:
+                chunk.path.unlink(missing_ok=True)
 
     def load(self, folder: str | Path, state: dict[str, int]) -> None:
         """Restore the buffer from the chunks in ``folder`` up to the cursor ``state``.
 
-        Chunks written after the checkpoint that recorded ``state`` (a save interrupted before
-        its checkpoint) are cut back to the cursor, so the buffer matches the checkpoint.
+        The chunks are checked whole first (``sgqn.train.chunks.resume_chain``: each present,
+        contiguous, readable, of the run's shapes); only then are chunks written after the
+        checkpoint that recorded ``state`` (a save interrupted before its checkpoint) cut back
+        to the cursor, so the folder matches the checkpoint.
+
+        Raises:
+            ReplayError: a chunk missing, damaged or inconsistent; the message names it.
         """
         folder = Path(folder)
         num_added, num_frames = int(state["num_added"]), int(state["num_frames"])
-        loaded = 0
-        for path, (t0, t1, _) in _chunks(folder):
-            if t0 >= num_added:
-                path.unlink()
-                continue
-            with np.load(path) as chunk:
-                arrays = {k: chunk[k] for k in chunk.files}
-            if t1 > num_added:
-                arrays = _cut_chunk(arrays, num_added, num_frames)
-                t1 = num_added
-                path.unlink()
-                _atomic_savez(folder / _chunk_name(t0, t1, num_frames), arrays)
+        chain, needed = resume_chain(
+            folder, state, self.capacity, self.frame_shape, self.action_dim
+        )
+        cut = None
+        for chunk, _ in chain:
+            arrays = read_chunk(chunk.path)
+            if chunk.t1 > num_added:
+                arrays = cut_chunk(arrays, num_added, num_frames)
+                cut = (chunk, arrays)
             self._restore_chunk(arrays)
-            loaded = max(loaded, t1)
-        if loaded != num_added:
-            raise FileNotFoundError(
-                f"the replay chunks in {folder} hold {loaded} transitions but the checkpoint "
-                f"records {num_added}; the run directory is incomplete"
-            )
         self.num_added, self.num_frames = num_added, num_frames
-        self._first_valid = 0
+        self._first_valid = max(needed, num_added - self.capacity)
         self._episode_start = int(state.get("episode_start", -1))
         self._drop_overwritten()
+        if len(self) and self._oldest_needed[self._first_valid % self.capacity] < chain[0][1]:
+            raise ReplayError(
+                f"{str(chain[0][0].path)!r} starts at frame {chain[0][1]}, after frame "
+                f"{self._oldest_needed[self._first_valid % self.capacity]} that transition "
+                f"{self._first_valid} needs: an earlier chunk is missing; restore replay/ from a "
+                "backup, or start a new run in another --run-dir"
+            )
+        for chunk in list_chunks(folder):  # what the checkpoint does not know
+            if chunk.t0 >= num_added:
+                chunk.path.unlink()
+        if cut is not None:
+            chunk, arrays = cut
+            write_chunk(folder / chunk_name(chunk.t0, num_added, num_frames), arrays)
+            chunk.path.unlink()
         self._saved_transitions, self._saved_frames = num_added, num_frames
 
     def _restore_chunk(self, a: dict[str, np.ndarray]) -> None:
@@ -331,36 +355,3 @@ class ReplayBuffer:
         self._start[t_idx] = torch.from_numpy(a["start"]).to(d)
         oldest = np.maximum(a["newest"] - self.frame_stack + 1, a["start"])
         self._oldest_needed[t_idx.cpu().numpy()] = oldest
-
-
-def _chunk_name(t0: int, t1: int, f1: int) -> str:
-    return f"chunk_{t0:012d}_{t1:012d}_{f1:012d}.npz"
-
-
-def _chunks(folder: Path) -> list[tuple[Path, tuple[int, int, int]]]:
-    """Chunk files of ``folder`` with (first transition, end transition, end frame), oldest first."""
-    found = []
-    for path in folder.glob("chunk_*.npz"):
-        match = _CHUNK.fullmatch(path.name)
-        if match:
-            found.append((path, (int(match[1]), int(match[2]), int(match[3]))))
-    return sorted(found, key=lambda item: item[1])
-
-
-def _cut_chunk(a: dict[str, np.ndarray], num_added: int, num_frames: int) -> dict[str, np.ndarray]:
-    t0, f0 = int(a["t_range"][0]), int(a["f_range"][0])
-    nt, nf = num_added - t0, num_frames - f0
-    cut = {k: v[:nt] for k, v in a.items() if k not in ("frames", "t_range", "f_range")}
-    return {
-        **cut,
-        "frames": a["frames"][:nf],
-        "t_range": np.array([t0, num_added]),
-        "f_range": np.array([f0, num_frames]),
-    }
-
-
-def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())

@@ -477,6 +477,26 @@ def test_a_data_error_fails_the_attempt_without_retry(tmp_path, monkeypatch):
     assert not run_dir.exists()  # the run failed before sgqn.train created its directory
 
 
+@pytest.mark.parametrize(
+    "state, message",
+    [("missing", "ConfigError: --overlay-source '{}' does not exist"), ("empty", "no images")],
+)
+def test_an_overlay_folder_error_fails_the_attempt_without_retry(tmp_path, state, message):
+    """A configuration error fails the cell at once, as the README says; a missing overlay
+    folder was retried as a crash (a FileNotFoundError traceback, exit status 1)."""
+    folder = tmp_path / "overlays"
+    if state == "empty":
+        folder.mkdir()
+    overrides = {"steps": 40, "init_steps": 10, "eval_modes": ["train"]}
+    overrides |= {"overlay_source": str(folder), "num_conv_layers": 2, "hidden_dim": 16}
+    manifest = Manifest(("svea",), ("dmcgb/CartpoleBalance-train-v0",), (1,), overrides)
+    run_dir = tmp_path / manifest.cells[0].name
+    outcome = sweep_cell.run_attempt(_spec(manifest, manifest.cells[0], run_dir))
+    assert outcome["status"] == "failed" and outcome["retry"] is False, outcome
+    assert outcome["returncode"] == sweep_cell.CONFIG_ERROR
+    assert message.format(folder) in outcome["error"]
+
+
 def test_missing_ray_says_how_to_install_it():
     code = (
         "import sys; sys.modules['ray'] = None\n"
@@ -504,6 +524,33 @@ def test_bad_arguments_fail_before_ray_starts(tmp_path, capsys):
     assert "holds another sweep" in capsys.readouterr().err
     assert main([*args[:-2], "--set", "stepz=3", "--out", str(tmp_path / "new")]) == 2
     assert "did you mean 'steps'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        (["--seeds", "-1"], "--seeds must be in [0, 4294967295], actual value: -1"),
+        (["--seeds", "1", "--set", "hidden_dim=0"], "--hidden-dim must be >= 1, actual value: 0"),
+        (["--seeds", "1", "--set", "image_size=20"], "the encoder needs at least 43 pixels"),
+        (["--seeds", "1", "--set", "overlay_source=/no/such/folder"], "does not exist"),
+    ],
+)
+def test_settings_are_checked_by_sgqn_trains_rules_before_ray_starts(
+    tmp_path, capsys, monkeypatch, grid, message
+):
+    """The same checks as sgqn.train's, with --dry-run too, and before Ray is touched."""
+    from sgqn.sweep import cluster, main
+
+    def no_ray():
+        raise AssertionError("Ray was started before the settings were checked")
+
+    monkeypatch.setattr(cluster, "import_ray", no_ray)
+    out = tmp_path / "sweep"
+    argv = ["--algos", "svea", "--envs", "CartpoleBalance", *grid, "--out", str(out), "--dry-run"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.strip().count("\n") == 0, err
+    assert not out.exists()
 
 
 # --- real sweeps on a local Ray instance ------------------------------------------------------

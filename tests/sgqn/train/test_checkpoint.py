@@ -3,6 +3,7 @@ weights-only loading (a crafted file is refused, nothing in it runs)."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import random
 
@@ -16,6 +17,7 @@ from sgqn.agent.sac import SAC
 from sgqn.config import Config
 from sgqn.train.checkpoint import (
     CheckpointError,
+    check_resumable,
     config_from_dict,
     config_to_dict,
     load_checkpoint,
@@ -65,7 +67,9 @@ def test_agent_optimisers_and_rng_round_trip(tmp_path):
         agent.update(_batch(), step)
     random.seed(5)
     np.random.seed(5)
-    path = save_checkpoint(tmp_path / "checkpoint.pt", agent=agent, cfg=cfg, step=3, episode=1)
+    path = save_checkpoint(
+        tmp_path / "checkpoint.pt", agent=agent, cfg=cfg, step=3, action_shape=[2], episode=1
+    )
     expected = (random.random(), np.random.rand(), torch.rand(1))
     # continue the original for one update, and a restored copy for the same update
     agent.update(_batch(), 3)
@@ -87,7 +91,9 @@ def test_agent_optimisers_and_rng_round_trip(tmp_path):
 def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     cfg = Config(algo="sac", **_TINY)
     agent = _agent(cfg)
-    path = save_checkpoint(tmp_path / "checkpoint.pt", agent=agent, cfg=cfg, step=1)
+    path = save_checkpoint(
+        tmp_path / "checkpoint.pt", agent=agent, cfg=cfg, step=1, action_shape=[2]
+    )
 
     def failing_save(obj, f):
         f.write(b"partial")
@@ -95,7 +101,7 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", failing_save)
     with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, agent=agent, cfg=cfg, step=2)
+        save_checkpoint(path, agent=agent, cfg=cfg, step=2, action_shape=[2])
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1
 
@@ -116,6 +122,8 @@ def test_every_algo_checkpoints_in_the_weights_only_format(tmp_path, algo):
         tmp_path / "checkpoint.pt",
         agent=agent,
         cfg=cfg,
+        step=1,
+        action_shape=[2],
         explore_rng=explore.bit_generator.state,
         pending_action=torch.ones(2),
         open_episode=None,
@@ -133,7 +141,10 @@ def test_saving_something_that_would_not_load_safely_fails_at_once(tmp_path):
     with pytest.raises(TypeError, match=r"checkpoint\['when'\] \(datetime\)"):
         import datetime
 
-        save_checkpoint(tmp_path / "c.pt", agent=_agent(cfg), cfg=cfg, when=datetime.datetime.now())
+        save_checkpoint(
+            tmp_path / "c.pt", agent=_agent(cfg), cfg=cfg, step=0, action_shape=[2],
+            when=datetime.datetime.now(),
+        )  # fmt: skip
     assert not (tmp_path / "c.pt").exists()
 
 
@@ -173,3 +184,62 @@ def test_a_foreign_payload_is_not_taken_for_a_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="not an sgqn checkpoint of format 2"):
         load_checkpoint(path)
     pickle.dumps(0)  # (pickle stays importable for the payload class above)
+
+
+class _System:
+    """Unpickling this would run a shell command (os.system: a module torch blocks outright)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("payload_class, imported", [(_Payload, "open"), (_System, "system")])
+def test_code_running_files_are_named_as_such_whatever_torch_says(
+    tmp_path, payload_class, imported
+):
+    """torch raises pickle.UnpicklingError for every refusal and words them differently (an
+    object "not allowed by default", a module "blocked"); the globals the file imports, not
+    the wording, say it would run code."""
+    marker, path = tmp_path / "pwned", tmp_path / "checkpoint.pt"
+    torch.save({"format": 2, "agent": {}, "config": {}, "x": payload_class(marker)}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)  # the type torch raises
+    with pytest.raises(CheckpointError, match=rf"imports \S*{imported}\), so it was not loaded"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda p: {"format": 2}, "it has no 'agent'"),
+        (lambda p: {**p, "step": "ten"}, "its 'step' must be an integer >= 0, found 'ten'"),
+        (lambda p: {**p, "action_shape": [0]}, "its 'action_shape' must be a list of sizes >= 1"),
+        (
+            lambda p: {**p, "config": {**p["config"], "batch_size": "lots"}},
+            "its config.batch_size: expected an integer, actual value: 'lots'",
+        ),
+        (
+            lambda p: {**p, "config": {**p["config"], "hidden_dim": 0}},
+            "its --hidden-dim must be >= 1, actual value: 0",
+        ),
+    ],
+)
+def test_payloads_are_checked_against_the_schema(tmp_path, edit, message):
+    cfg = Config(algo="sac", **_TINY)
+    path = save_checkpoint(tmp_path / "c.pt", agent=_agent(cfg), cfg=cfg, step=1, action_shape=[2])
+    torch.save(edit(torch.load(path, weights_only=True)), path)
+    with pytest.raises(CheckpointError, match="is not a valid sgqn checkpoint") as refused:
+        load_checkpoint(path)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_resumed_run_needs_the_loop_state_too(tmp_path):
+    cfg = Config(algo="sac", **_TINY)
+    path = save_checkpoint(tmp_path / "c.pt", agent=_agent(cfg), cfg=cfg, step=1, action_shape=[2])
+    payload = load_checkpoint(path)  # enough to evaluate
+    with pytest.raises(CheckpointError, match="it has no 'episode'"):
+        check_resumable(path, payload)

@@ -245,3 +245,79 @@ def test_bad_values_and_unknown_ids_are_clean_errors(tmp_path, capsys):
     err = _cli_error(capsys, train.cli, ["--steps", "10", "--frames", "40"])
     assert "either --steps or --frames" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--hidden-dim", "0"], "--hidden-dim must be >= 1, actual value: 0"),
+        (["--projection-dim", "0"], "--projection-dim must be >= 1, actual value: 0"),
+        (["--num-filters", "0"], "--num-filters must be >= 1, actual value: 0"),
+        (["--image-size", "0"], "--image-size must be >= 1, actual value: 0"),
+        (["--num-conv-layers", "0"], "--num-conv-layers must be >= 1, actual value: 0"),
+        (["--image-size", "20"], "the encoder needs at least 43 pixels"),
+        (["--seed", "-1"], "--seed must be in [0, 4294967295], actual value: -1"),
+        (["--device", "tpu"], "--device 'tpu' is not a torch device; devices here: cpu"),
+        (["--device", "cuda:7"], "--device cuda:7: torch cannot use that device"),
+        (["--env", "WalkerWlak"], "did you mean 'WalkerWalk' (dmcgb/WalkerWalk-train-v0)"),
+    ],
+)
+def test_flags_that_would_fail_after_set_up_are_refused_before_it(tmp_path, capsys, argv, message):
+    """Each of these once failed after "new run" (or trained a zero-width network to exit 0)."""
+    run_dir = tmp_path / "run"
+    err = _cli_error(capsys, train.cli, [*_TINY_FLAGS, "--run-dir", str(run_dir), *argv])
+    assert message in err and err.strip().count("\n") == 0, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_short_task_name_trains_on_its_train_distribution(tmp_path):
+    """``--env WalkerWalk``, as ``sgqn.sweep --envs`` takes it; the run records the full id."""
+    from sgqn.train.prepare import prepare
+
+    cfg = train.parse_args(["--env", "WalkerWalk", "--run-dir", str(tmp_path / "run")])
+    cfg, _, run_dir, _ = prepare(cfg)
+    assert cfg.env == "dmcgb/WalkerWalk-train-v0"
+    assert cfg.eval_modes == ("train", "videohard")  # the cpu-demo's, for a DMC task
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seed", "-1"], "--seed must be in [0, 4294967295], actual value: -1"),
+        (["--device", "tpu"], "--device 'tpu' is not a torch device"),
+        (["--episodes", "0"], "--episodes must be an integer >= 1, actual value: 0"),
+        (["--workers", "0"], "--workers must be an integer >= 1, actual value: 0"),
+    ],
+)
+def test_sgqn_eval_checks_its_flags_with_the_same_rules(tmp_path, capsys, argv, message):
+    run = _checkpointed_run(tmp_path)
+    before = sorted(p.name for p in run.rglob("*"))
+    err = _cli_error(capsys, sgqn_eval.cli, ["--run", str(run), *argv])
+    assert message in err and err.strip().count("\n") == 0, err
+    assert sorted(p.name for p in run.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda p: {"format": 2}, "it has no 'agent'"),
+        (
+            lambda p: {**p, "config": {**p["config"], "batch_size": "lots"}},
+            "config.batch_size: expected an integer, actual value: 'lots'",
+        ),
+    ],
+)
+def test_an_invalid_checkpoint_payload_is_refused_by_resume_and_eval(
+    tmp_path, capsys, edit, message
+):
+    """Once KeyError/TypeError tracebacks, and sgqn.eval ran the wrong-typed one to exit 0."""
+    run = _checkpointed_run(tmp_path)
+    path = run / "checkpoint.pt"
+    torch.save(edit(torch.load(path, weights_only=True)), path)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    for entry, argv in ((train.cli, ["--resume", "--run-dir"]), (sgqn_eval.cli, ["--run"])):
+        err = _cli_error(capsys, entry, [*argv, str(run)])
+        assert "is not a valid sgqn checkpoint" in err and message in err, err
+        assert err.strip().count("\n") == 0
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

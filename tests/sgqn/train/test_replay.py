@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 from dmcgb.protocol.envs import to_chw
-from sgqn.train.replay import InsufficientMemory, ReplayBuffer
+from sgqn.train.replay import InsufficientMemory, ReplayBuffer, ReplayError
 from tests.conftest import SEED
 
 _K = 3
@@ -151,3 +153,111 @@ def test_bytes_needed_counts_each_frame_once():
     per_frame = 3 * 84 * 84
     needed = ReplayBuffer.bytes_needed(500_000, (3, 84, 84), 6, 3)
     assert 500_000 * per_frame < needed < 1.05 * 500_000 * per_frame
+
+
+# --- the chunks checked whole on resume ---------------------------------------------------------
+
+
+def _saved_in_chunks(folder, steps=(40, 40, 40), capacity=1000, tail=20):
+    """A buffer saved in one chunk per entry of ``steps``, its cursor, and a chunk written
+    after that cursor (a save whose checkpoint never came)."""
+    buf = ReplayBuffer(capacity, (3, 8, 8), 2, _K, "cpu")
+    transitions = _fill(buf, sum(steps) + tail)
+    replayed = ReplayBuffer(capacity, (3, 8, 8), 2, _K, "cpu")
+    for o, a, r, no, term in transitions[: sum(steps)]:
+        replayed.add(o, a, r, no, term, False)
+        if replayed.num_added in np.cumsum(steps):
+            state = replayed.save(folder)
+    for o, a, r, no, term in transitions[sum(steps) :]:
+        replayed.add(o, a, r, no, term, False)
+    replayed.save(folder)
+    return state, transitions
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _refused_load(folder, state, match):
+    before = _snapshot(folder)
+    with pytest.raises(ReplayError, match=match) as refused:
+        ReplayBuffer(1000, (3, 8, 8), 2, _K, "cpu").load(folder, state)
+    assert "\n" not in str(refused.value) and "start a new run" in str(refused.value)
+    assert _snapshot(folder) == before  # a refused load changes nothing
+    return str(refused.value)
+
+
+def test_a_missing_middle_chunk_is_named_and_nothing_changes(tmp_path):
+    """Once accepted: only the last chunk's end was compared with the cursor."""
+    state, _ = _saved_in_chunks(tmp_path)
+    middle = sorted(tmp_path.glob("chunk_*"))[1]
+    assert middle.name.startswith("chunk_000000000040_000000000080_")
+    middle.unlink()
+    message = _refused_load(tmp_path, state, "transitions 40 to 80 are missing")
+    assert "no chunk_000000000040_*.npz before chunk_000000000080_" in message
+
+
+def test_a_missing_first_or_last_chunk_is_named(tmp_path):
+    state, _ = _saved_in_chunks(tmp_path)
+    first = sorted(tmp_path.glob("chunk_*"))[0]
+    first.rename(tmp_path / "aside")
+    _refused_load(tmp_path, state, "transitions 0 to 40 are missing")
+    (tmp_path / "aside").rename(first)
+    for chunk in sorted(tmp_path.glob("chunk_*"))[2:]:  # the cursor's chunk and the later one
+        chunk.unlink()
+    _refused_load(tmp_path, state, "records 120 transitions, the chunks end at 80")
+
+
+def test_a_truncated_or_corrupted_chunk_is_named(tmp_path):
+    """Once a zipfile.BadZipFile traceback; a flipped bit in the frames fails the zip's CRC."""
+    state, _ = _saved_in_chunks(tmp_path)
+    chunk = sorted(tmp_path.glob("chunk_*"))[1]
+    data = chunk.read_bytes()
+    chunk.write_bytes(data[: len(data) // 2])
+    _refused_load(tmp_path, state, rf"{chunk.name}' is damaged and cannot be read \(BadZipFile")
+    flipped = bytearray(data)
+    flipped[len(data) // 3] ^= 0x01  # inside the frames array
+    chunk.write_bytes(bytes(flipped))
+    _refused_load(tmp_path, state, rf"{chunk.name}' is damaged .*CRC")
+
+
+def test_a_chunk_of_another_run_is_named(tmp_path):
+    state, _ = _saved_in_chunks(tmp_path)
+    other = ReplayBuffer(1000, (3, 16, 16), 2, _K, "cpu")  # other frame size
+    obs = np.zeros((3 * _K, 16, 16), np.uint8)
+    for _ in range(40):
+        other.add(obs, np.zeros(2), 0.0, obs, False, False)
+    middle = sorted(tmp_path.glob("chunk_*"))[1]
+    other_dir = tmp_path / "other"
+    other._saved_transitions, other._saved_frames = 0, 0
+    other.save(other_dir)
+    other_chunk = next(other_dir.glob("chunk_*"))
+    arrays = dict(np.load(other_chunk))
+    arrays["t_range"], arrays["f_range"] = np.array([40, 80]), np.array([43, 86])
+    arrays["frames"] = np.zeros((43, 3, 16, 16), np.uint8)
+    shutil.rmtree(other_dir)
+    np.savez(middle, **arrays)
+    _refused_load(tmp_path, state, r"does not fit the run: its frames is uint8\[43, 3, 16, 16\]")
+
+
+def test_a_wrapped_buffer_resumes_from_the_chunks_it_still_uses(tmp_path):
+    """With a small ring, chunks before the oldest used transition are pruned once the
+    checkpoint that no longer needs them is written, and the rest restore the same buffer."""
+    buf = ReplayBuffer(50, (3, 8, 8), 2, _K, "cpu")
+    env_steps = _fill(ReplayBuffer(1000, (3, 8, 8), 2, _K, "cpu"), 180)
+    for i, (o, a, r, no, term) in enumerate(env_steps):
+        buf.add(o, a, r, no, term, False)
+        if (i + 1) % 30 == 0:
+            state = buf.save(tmp_path)
+            before_prune = len(list(tmp_path.glob("chunk_*")))
+            buf.prune(tmp_path)
+    assert state["first_valid"] > 0
+    assert len(list(tmp_path.glob("chunk_*"))) < before_prune  # old chunks were pruned
+    restored = ReplayBuffer(50, (3, 8, 8), 2, _K, "cpu")
+    restored.load(tmp_path, state)
+    assert restored.state() == state and len(restored) == len(buf) > 0
+    torch.manual_seed(2)
+    a = buf.sample(64)
+    torch.manual_seed(2)
+    for x, y in zip(a, restored.sample(64), strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
