@@ -30,7 +30,8 @@ from dmcgb.data.cache import (
     sidecar_path,
 )
 from dmcgb.data.colors import parse_colors
-from dmcgb.data.download import Unreachable, file_lock, hash_file, partial_path
+from dmcgb.data.digests import hash_file
+from dmcgb.data.download import Unreachable, file_lock, partial_path
 from dmcgb.data.download import download as download_file
 from dmcgb.data.manifest import ASSETS, DMCGB_COMMIT, GROUPS, Asset, resolve
 from dmcgb.errors import ChecksumError, MissingData, OfflineError

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from dmcgb import data
-from dmcgb.data import archive, colors, download
+from dmcgb.data import archive, colors, digests, download
 from dmcgb.errors import (
     ChecksumError,
     DownloadError,
@@ -31,6 +31,15 @@ from tests.dmcgb.http_server import FileServer
 
 _COMMIT = "ff9c0aa8d47685ed972414c67f1b7225e37ff85e"
 _VIDEO = "video_hard/video0.mp4"  # 446,545 bytes
+
+
+def _git_hash_object(path: Path) -> str:
+    """The blob id git itself computes for a file."""
+    result = subprocess.run(
+        ["git", "hash-object", "--no-filters", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return result.stdout.strip()
 
 
 def _sha256(path: Path) -> str:
@@ -111,6 +120,14 @@ def test_manifest_frame_counts_are_what_the_videos_hold(shared_data: Path):
     for name in ("video_easy/video2.mp4", "video_hard/video7.mp4"):
         assert data.ASSETS[name].frames == decoded(shared_data / name) > 400
     assert data.ASSETS["color_easy.pt"].frames is None
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, (1 << 20) + 7])  # (1 << 20): hash_file's chunk
+def test_git_blob_ids_are_what_git_computes(tmp_path: Path, size: int):
+    path = tmp_path / "file"
+    path.write_bytes(np.random.default_rng(size).bytes(size))
+    assert digests.hash_file(path, digests.GIT_BLOB) == _git_hash_object(path)
+    assert digests.hash_file(path, "sha256") == _sha256(path)
 
 
 def test_places365_assets_use_the_published_md5():
