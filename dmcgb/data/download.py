@@ -74,8 +74,8 @@ def download(
     url: str,
     dest: Path,
     *,
+    digest: str,
     algorithm: str = "sha256",
-    digest: str | None = None,
     progress: bool = True,
     session: requests.Session | None = None,
 ) -> str:
@@ -84,9 +84,9 @@ def download(
     Args:
         url: the address to fetch.
         dest: the final path; its folder must exist and be writable.
+        digest: the expected hex digest.
         algorithm: hash algorithm of ``digest``: a ``hashlib`` name or ``GIT_BLOB`` (see
             ``dmcgb.data.digests``).
-        digest: the expected hex digest, or None to accept any content (the caller records it).
         progress: show a tqdm progress bar on stderr.
         session: a ``requests`` session to reuse between files.
 
@@ -108,7 +108,7 @@ def download(
         if owns_session:
             session.close()
     actual = hasher.hexdigest() if hasher is not None else hash_file(part, algorithm)
-    if digest is not None and actual != digest.lower():
+    if actual != digest.lower():
         part.unlink(missing_ok=True)
         raise ChecksumError(
             f"{dest.name}: {algorithm} mismatch: expected {digest}, actual {actual} "
