@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -33,12 +34,18 @@ def shared_data() -> Path:
 _MISSING_VIDEO_EASY = {3: 0, 4: 1, 5: 2, 7: 6}
 
 
+def _video_easy(index: int) -> str:
+    return f"video_easy/video{index}.mp4"
+
+
 @pytest.fixture(scope="session")
 def env_data_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir of links to the real files, complete for the env tests.
 
-    The four video_easy files our copy lacks are links to other real video_easy files, so
-    that env tests can run every episode of video_easy; data-layer tests use the real folder.
+    The four video_easy files our copy lacks are links to other real video_easy files (their
+    stand-ins), so that env tests can run every episode of video_easy; the manifest pins the
+    real files, so a test that reads the stand-ins must also ``expect_stand_ins``. Data-layer
+    tests use the real folder.
     """
     root = tmp_path_factory.mktemp("dmcgb-data")
     for source in shared_data.rglob("*"):
@@ -47,9 +54,9 @@ def env_data_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) ->
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(source)
     for missing, stand_in in _MISSING_VIDEO_EASY.items():
-        target = root / "video_easy" / f"video{missing}.mp4"
+        target = root / _video_easy(missing)
         if not target.exists():
-            target.symlink_to(shared_data / "video_easy" / f"video{stand_in}.mp4")
+            target.symlink_to(shared_data / _video_easy(stand_in))
     _davis_stand_in(root)
     return root
 
@@ -69,11 +76,34 @@ def _davis_stand_in(root: Path) -> None:
     (dest / MARKER).write_text(json.dumps(marker) + "\n")
 
 
+def expect_stand_ins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make this process expect ``env_data_dir``'s stand-ins where the four missing videos go.
+
+    Each missing video's manifest entry is pinned, until ``monkeypatch`` undoes it, to the
+    sha256 of the real file standing in for it, so ``dmcgb.data.verified`` checks the link
+    against the file it is: a test reads a known real video, never an unchecked one. Only
+    this process is changed: a subprocess or spawned worker that reads a stand-in still
+    expects the real video and fails with a ChecksumError naming the file.
+    """
+    from dmcgb.data import ASSETS, store
+
+    for missing, stand_in in _MISSING_VIDEO_EASY.items():
+        real = ASSETS[_video_easy(stand_in)]
+        stand_in_pin = dataclasses.replace(
+            ASSETS[_video_easy(missing)], digest=real.digest, algorithm=real.algorithm
+        )
+        monkeypatch.setitem(ASSETS, _video_easy(missing), stand_in_pin)
+    # Files checked under these pins are checked again, against the real pins, after the test.
+    monkeypatch.setattr(store, "_checked", {})
+
+
 @pytest.fixture
 def dmcgb_data(env_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the dmcgb cache at the real data, offline, so envs never download."""
+    """Point the dmcgb cache at the real data (with the stand-ins expected), offline, so envs
+    never download."""
     monkeypatch.setenv("DMCGB_DATA_DIR", str(env_data_dir))
     monkeypatch.setenv("DMCGB_OFFLINE", "1")
+    expect_stand_ins(monkeypatch)
     return env_data_dir
 
 

@@ -3,12 +3,25 @@
 Generated from the SHA256SUMS and file sizes of a verified copy of the benchmark's
 ``src/env/data/`` folder at commit ff9c0aa8d47685ed972414c67f1b7225e37ff85e; the frame
 count of each video is the number of frames OpenCV decodes from it (equal to the count its
-container declares, which is what the benchmark reads). Four video_easy files (video3, 4,
-5, 7) were missing from that copy: their size, hash and frame count are unknown (None) and a
-download of them cannot be verified.
+container declares, which is what the benchmark reads).
+
+Four video_easy files (video3, 4, 5, 7) were missing from that copy: their size, sha256 and
+frame count are unknown (None). They are pinned instead by their git blob ids in
+``DMCGB_GIT_BLOBS`` (see ``dmcgb.data.digests``).
 """
 
 from __future__ import annotations
+
+DMCGB_GIT_BLOBS: dict[str, str] = {
+    "video_easy/video3.mp4": "7d45d4ccd267b16e5dce26dfab4a8b4226d21829",
+    "video_easy/video4.mp4": "0e2a715197016e496fbefb7514c405d7bc17f26e",
+    "video_easy/video5.mp4": "f3fe1f241ab7049aa63f5f262e622d5b0088fa72",
+    "video_easy/video7.mp4": "dae7c72381ece9a1a0ec7ad579d761b0384a3236",
+}
+"""The git blob ids of the files with no sha256 above, as the benchmark's tree at commit
+ff9c0aa8d47685ed972414c67f1b7225e37ff85e lists them (``git ls-tree -r ff9c0aa
+src/env/data/video_easy``). That tree's ids of the 108 other files equal the blob ids of the
+verified copy's files, so this listing is the benchmark's."""
 
 # fmt: off
 DMCGB_FILES: tuple[tuple[str, int | None, str | None, int | None], ...] = (

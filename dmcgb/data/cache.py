@@ -24,7 +24,6 @@ __all__ = [
     "is_offline",
     "asset_url",
     "cached_path",
-    "sidecar_path",
     "fetch_command",
 ]
 
@@ -62,11 +61,6 @@ def asset_url(asset: Asset, mirror: str | None = None) -> str:
 def cached_path(asset: Asset, root: Path | None = None) -> Path:
     """Where ``asset``'s file lies in the cache (the archive itself, for an archive)."""
     return (root or data_dir()) / asset.path
-
-
-def sidecar_path(path: Path) -> Path:
-    """The file that records the sha256 computed at download of a file without a known hash."""
-    return path.with_name(path.name + ".sha256")
 
 
 def fetch_command(group: str) -> str:

@@ -136,9 +136,7 @@ def _verify(names: list[str] | None, root: Path) -> int:
         return 0
     for name, verdict, detail in report:
         print(f"{verdict:<10}  {name}  {detail}")
-    counts = {
-        verdict: sum(v == verdict for _, v, _ in report) for verdict in ("ok", "bad", "unverified")
-    }
+    counts = {verdict: sum(v == verdict for _, v, _ in report) for verdict in ("ok", "bad")}
     print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()))
     if counts["bad"]:
         print("bad files: delete them and fetch them again", file=sys.stderr)

@@ -4,14 +4,14 @@ The file is written to ``<dest>.part`` beside the destination. A partial file le
 interrupted download is resumed with an HTTP Range request when the server answers 206 (and
 restarted from zero when it answers 200). A server that hangs up mid-file is retried a few
 times, resuming each time; if it keeps hanging up, the partial file is kept for the next
-call. The finished file is hashed, and only a file with the expected digest is moved into
-place with ``os.replace``; a mismatch deletes it.
+call. The finished file is hashed (as it streams in, or once complete for a git blob id, see
+``dmcgb.data.digests``), and only a file with the expected digest is moved into place with
+``os.replace``; a mismatch deletes it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -20,6 +20,7 @@ from pathlib import Path
 import requests
 from tqdm.auto import tqdm
 
+from dmcgb.data.digests import hash_file, streaming_hasher
 from dmcgb.errors import ChecksumError, DownloadError
 
 try:  # POSIX only; elsewhere concurrent downloads of one file are not serialised.
@@ -27,7 +28,7 @@ try:  # POSIX only; elsewhere concurrent downloads of one file are not serialise
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["download", "file_lock", "hash_file", "partial_path", "Unreachable", "RETRY_DELAYS"]
+__all__ = ["download", "file_lock", "partial_path", "Unreachable", "RETRY_DELAYS"]
 
 CONNECT_TIMEOUT = 15.0  # s, to open the connection
 READ_TIMEOUT = 60.0  # s, between two received chunks
@@ -48,15 +49,6 @@ class _Interrupted(Exception):
 def partial_path(dest: Path) -> Path:
     """The temporary file a download of ``dest`` is written to."""
     return dest.with_name(dest.name + ".part")
-
-
-def hash_file(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in chunks."""
-    hasher = hashlib.new(algorithm)
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(_CHUNK), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 @contextlib.contextmanager
@@ -82,8 +74,8 @@ def download(
     url: str,
     dest: Path,
     *,
+    digest: str,
     algorithm: str = "sha256",
-    digest: str | None = None,
     progress: bool = True,
     session: requests.Session | None = None,
 ) -> str:
@@ -92,8 +84,9 @@ def download(
     Args:
         url: the address to fetch.
         dest: the final path; its folder must exist and be writable.
-        algorithm: hash algorithm of ``digest`` (any ``hashlib`` name).
-        digest: the expected hex digest, or None to accept any content (the caller records it).
+        digest: the expected hex digest.
+        algorithm: hash algorithm of ``digest``: a ``hashlib`` name or ``GIT_BLOB`` (see
+            ``dmcgb.data.digests``).
         progress: show a tqdm progress bar on stderr.
         session: a ``requests`` session to reuse between files.
 
@@ -114,8 +107,8 @@ def download(
     finally:
         if owns_session:
             session.close()
-    actual = hasher.hexdigest()
-    if digest is not None and actual != digest.lower():
+    actual = hasher.hexdigest() if hasher is not None else hash_file(part, algorithm)
+    if actual != digest.lower():
         part.unlink(missing_ok=True)
         raise ChecksumError(
             f"{dest.name}: {algorithm} mismatch: expected {digest}, actual {actual} "
@@ -143,7 +136,10 @@ def _download_with_retries(session, url, part, algorithm, progress, label):
 
 
 def _download_once(session, url, part, algorithm, progress, label):
-    """One HTTP request: resume ``part`` if possible, else start over. Returns the hasher."""
+    """One HTTP request: resume ``part`` if possible, else start over.
+
+    Returns the hasher fed with the whole file, or None where the algorithm cannot stream.
+    """
     offset = part.stat().st_size if part.exists() else 0
     # identity: byte offsets in Range and Content-Length must be those of the file itself.
     headers = {"Accept-Encoding": "identity"}
@@ -178,8 +174,8 @@ def _download_once(session, url, part, algorithm, progress, label):
         resumed = response.status_code == 206 and offset > 0
         if not resumed:
             offset = 0  # 200: the server ignored Range, so start over cleanly.
-        hasher = hashlib.new(algorithm)
-        if resumed:
+        hasher = streaming_hasher(algorithm)
+        if resumed and hasher is not None:
             with open(part, "rb") as existing:
                 for chunk in iter(lambda: existing.read(_CHUNK), b""):
                     hasher.update(chunk)
@@ -203,7 +199,8 @@ def _download_once(session, url, part, algorithm, progress, label):
             try:
                 for chunk in response.iter_content(_NET_CHUNK):
                     file.write(chunk)
-                    hasher.update(chunk)
+                    if hasher is not None:
+                        hasher.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
             except (requests.ConnectionError, requests.Timeout) as exc:

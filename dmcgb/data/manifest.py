@@ -15,7 +15,8 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dmcgb.data._dmcgb_files import DMCGB_FILES
+from dmcgb.data._dmcgb_files import DMCGB_FILES, DMCGB_GIT_BLOBS
+from dmcgb.data.digests import GIT_BLOB
 
 __all__ = [
     "Asset",
@@ -55,10 +56,12 @@ class Asset:
         name: the name users pass to ``ensure`` and to ``python -m dmcgb.data fetch``.
         path: where the file lies under the data dir, and under a mirror's base URL.
         url: the upstream address, pinned to a commit or a versioned path.
-        size: size in bytes, or None where it is not known.
-        digest: hex digest of the file, or None where no published hash exists.
-        algorithm: hash algorithm of ``digest`` (``"sha256"``, or ``"md5"`` where only md5 is
-            published).
+        size: size in bytes, or None where it is not known (the digest still pins the
+            content).
+        digest: hex digest of the file: every asset is checked against one.
+        algorithm: hash algorithm of ``digest``: ``"sha256"``; ``"md5"`` where only md5 is
+            published; ``GIT_BLOB`` (``"git-blob"``) where the only hash is the file's git blob
+            id in the repository's tree at the pinned commit.
         extract_dir: for an archive (tar or zip), the folder under the data dir it extracts
             into; None for a plain file.
         content_dir: for an archive, the folder inside ``extract_dir`` that holds its content
@@ -70,7 +73,7 @@ class Asset:
     path: str
     url: str
     size: int | None
-    digest: str | None
+    digest: str
     algorithm: str = "sha256"
     extract_dir: str | None = None
     content_dir: str | None = None
@@ -84,7 +87,13 @@ class Asset:
 
 def _dmcgb_asset(path: str, size: int | None, sha256: str | None, frames: int | None) -> Asset:
     url = f"{_DMCGB_BASE_URL}/{path}"
-    return Asset(name=path, path=path, url=url, size=size, digest=sha256, frames=frames)
+    if sha256 is None:  # known by its git blob id only
+        digest, algorithm = DMCGB_GIT_BLOBS[path], GIT_BLOB
+    else:
+        digest, algorithm = sha256, "sha256"
+    return Asset(
+        name=path, path=path, url=url, size=size, digest=digest, algorithm=algorithm, frames=frames
+    )
 
 
 def _places365_asset(split: str, filename: str, md5: str, content_dir: str) -> Asset:

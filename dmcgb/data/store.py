@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import stat
 import threading
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from dmcgb.atomic import write_text_atomic
 from dmcgb.data.archive import extract, is_extracted, read_marker
 from dmcgb.data.cache import (
     asset_url,
@@ -27,12 +25,12 @@ from dmcgb.data.cache import (
     fetch_command,
     is_offline,
     mirror_url,
-    sidecar_path,
 )
 from dmcgb.data.colors import parse_colors
-from dmcgb.data.download import Unreachable, file_lock, hash_file, partial_path
+from dmcgb.data.digests import hash_file
+from dmcgb.data.download import Unreachable, file_lock, partial_path
 from dmcgb.data.download import download as download_file
-from dmcgb.data.manifest import ASSETS, DMCGB_COMMIT, GROUPS, Asset, resolve
+from dmcgb.data.manifest import ASSETS, GROUPS, Asset, resolve
 from dmcgb.errors import ChecksumError, MissingData, OfflineError
 
 __all__ = [
@@ -140,13 +138,12 @@ def verified(name: str, *, root: Path | None = None) -> Path:
     """``ensure(name)``, and the first time this process uses the file, check its checksum.
 
     Hashing a benchmark file takes milliseconds, far less than decoding it, so every file is
-    checked once per process before it is read (again if it changes on disk). A file with no
-    published checksum is checked against the hash recorded when it was downloaded, if any;
-    otherwise a warning says that it is unverified.
+    checked once per process before it is read (again if it changes on disk), against the
+    digest the manifest pins (a sha256, md5 or git blob id; see ``Asset``).
 
     Raises:
-        ChecksumError: the file is not the published one (or changed since its download); the
-            message names the file and the fetch command.
+        ChecksumError: the file is not the pinned one; the message names the file and the
+            fetch command.
         The errors of ``ensure``.
     """
     asset = _asset(name)
@@ -156,34 +153,15 @@ def verified(name: str, *, root: Path | None = None) -> Path:
     with _checked_lock:
         if _checked.get(path) == stamp:
             return path
-        expected, source = _expected_digest(asset, path)
-        if expected is None:
-            warnings.warn(
-                f"{asset.name} ({path}) has no published checksum and none was recorded at "
-                "download: it is used UNVERIFIED (`python -m dmcgb.data verify` says how to pin it)",
-                UserWarning,
-                stacklevel=2,
+        actual = hash_file(path, asset.algorithm)
+        if actual != asset.digest:
+            raise ChecksumError(
+                f"{path}: {asset.algorithm} mismatch: expected {asset.digest}, actual "
+                f"{actual}; the file is damaged or not the benchmark's: delete it and run "
+                f"`{fetch_command(_group_of(asset))}`"
             )
-        else:
-            actual = hash_file(path, asset.algorithm)
-            if actual != expected:
-                raise ChecksumError(
-                    f"{path}: {asset.algorithm} mismatch: expected {expected} ({source}), actual "
-                    f"{actual}; the file is damaged or not the benchmark's: delete it and run "
-                    f"`{fetch_command(_group_of(asset))}`"
-                )
         _checked[path] = stamp
     return path
-
-
-def _expected_digest(asset: Asset, path: Path) -> tuple[str | None, str]:
-    """(the digest ``path`` must have, where it comes from), or (None, why) if none is known."""
-    if asset.digest is not None:
-        return asset.digest, "published"
-    sidecar = sidecar_path(path)
-    if sidecar.is_file():
-        return sidecar.read_text().split()[0], f"recorded at download in {sidecar.name}"
-    return None, "no published checksum and none recorded at download"
 
 
 def _how_to_fetch(asset: Asset) -> str:
@@ -223,8 +201,8 @@ def _fetch_file(asset, root, mirror, progress, session) -> bool:
         if _is_present(asset, path):
             return False  # another worker fetched it while we waited for the lock
         try:
-            actual = download_file(
-                url, path, algorithm=asset.algorithm, digest=asset.digest,
+            download_file(
+                url, path, digest=asset.digest, algorithm=asset.algorithm,
                 progress=progress, session=session,
             )  # fmt: skip
         except Unreachable as exc:
@@ -233,21 +211,7 @@ def _fetch_file(asset, root, mirror, progress, session) -> bool:
             raise OfflineError(
                 f"{asset.name} is missing and {exc}{note}; {_how_to_fetch(asset)}"
             ) from exc
-        if asset.digest is None:
-            _record_unverified(asset, path, url, actual)
     return True
-
-
-def _record_unverified(asset: Asset, path: Path, url: str, sha256: str) -> None:
-    """Keep the hash of a file with no published hash, so ``verify`` can check it later."""
-    sidecar = sidecar_path(path)
-    write_text_atomic(sidecar, f"{sha256}  {path.name}\n")
-    warnings.warn(
-        f"{asset.name} has no known checksum, so the file downloaded from {url} COULD NOT BE "
-        f"VERIFIED; its sha256 {sha256} is recorded in {sidecar} for `python -m dmcgb.data verify`",
-        UserWarning,
-        stacklevel=4,
-    )
 
 
 def _ensure_extracted(asset, root, mirror, progress, session, offline) -> Path:
@@ -410,9 +374,8 @@ def verify(
         root: the data dir; default ``data_dir()``.
 
     Returns:
-        ``(name, verdict, detail)`` per cached asset, verdict ``"ok"``, ``"bad"`` or
-        ``"unverified"`` (no known hash and none recorded at download). Missing assets are
-        left out.
+        ``(name, verdict, detail)`` per cached asset, verdict ``"ok"`` or ``"bad"``. Missing
+        assets are left out.
     """
     root = Path(root) if root is not None else data_dir()
     report = []
@@ -437,27 +400,10 @@ def verify(
 
 
 def _verify_file(asset: Asset, path: Path) -> tuple[str, str]:
-    expected, source = _expected_digest(asset, path)
-    if expected is None:
-        return "unverified", f"{source}; {_how_to_pin(asset, path)}"
     actual = hash_file(path, asset.algorithm)
-    if actual != expected:
-        return "bad", f"{asset.algorithm} expected {expected} ({source}), actual {actual}"
-    if asset.digest is None:
-        # Its own hash, recorded when it was downloaded: unchanged since, but never checked.
-        return "unverified", (
-            f"{asset.algorithm} {actual} is the one {source} (unchanged since), but no published "
-            f"checksum exists; {_how_to_pin(asset, path)}"
-        )
-    return "ok", f"{asset.algorithm} {actual} ({source})"
-
-
-def _how_to_pin(asset: Asset, path: Path) -> str:
-    return (
-        f"to pin it, compare `sha256sum {path}` with the same file in a clone of the benchmark "
-        f"(`src/env/data/{asset.path}` at commit {DMCGB_COMMIT[:7]}) and add its size, sha256 and "
-        "frame count to dmcgb/data/_dmcgb_files.py"
-    )
+    if actual != asset.digest:
+        return "bad", f"{asset.algorithm} expected {asset.digest}, actual {actual}"
+    return "ok", f"{asset.algorithm} {actual}"
 
 
 def describe_mirror(mirror: str | None = None) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from dmcgb import data
-from dmcgb.data import archive, colors, download
+from dmcgb.data import archive, colors, digests, download
 from dmcgb.errors import (
     ChecksumError,
     DownloadError,
@@ -31,6 +31,38 @@ from tests.dmcgb.http_server import FileServer
 
 _COMMIT = "ff9c0aa8d47685ed972414c67f1b7225e37ff85e"
 _VIDEO = "video_hard/video0.mp4"  # 446,545 bytes
+
+# The benchmark's own listing of video_easy: `git ls-tree -r <_COMMIT> src/env/data/video_easy`
+# in github.com/nicklashansen/dmcontrol-generalization-benchmark. A git blob id is a content
+# hash (SHA-1 of b"blob <size>\0" + content); our copy lacks video3, 4, 5 and 7.
+_UPSTREAM_VIDEO_EASY = """\
+100644 blob 395dfc08eabfe874a108b433c0d7703836c02e75	src/env/data/video_easy/video0.mp4
+100644 blob 9a3ed0afe9ce6797ad6d0b2d677a39daaddb443f	src/env/data/video_easy/video1.mp4
+100644 blob 428e34e4a633e4b031754c4be13c767df19a5273	src/env/data/video_easy/video2.mp4
+100644 blob 7d45d4ccd267b16e5dce26dfab4a8b4226d21829	src/env/data/video_easy/video3.mp4
+100644 blob 0e2a715197016e496fbefb7514c405d7bc17f26e	src/env/data/video_easy/video4.mp4
+100644 blob f3fe1f241ab7049aa63f5f262e622d5b0088fa72	src/env/data/video_easy/video5.mp4
+100644 blob 2754c85ac9fd0e9e38f3286c160850c586031042	src/env/data/video_easy/video6.mp4
+100644 blob dae7c72381ece9a1a0ec7ad579d761b0384a3236	src/env/data/video_easy/video7.mp4
+100644 blob 51a5f69e2bb267df29d141ecac3b2f2dadba79c8	src/env/data/video_easy/video8.mp4
+100644 blob eb4f7fa46b0f2b8bc06fd24068433441b50dcc06	src/env/data/video_easy/video9.mp4
+"""
+_NOT_IN_OUR_COPY = [f"video_easy/video{i}.mp4" for i in (3, 4, 5, 7)]
+
+
+def _upstream_blob_ids() -> dict[str, str]:
+    """Asset path -> git blob id, from the upstream listing."""
+    rows = (line.split() for line in _UPSTREAM_VIDEO_EASY.splitlines())
+    return {path.removeprefix("src/env/data/"): blob for _, _, blob, path in rows}
+
+
+def _git_hash_object(path: Path) -> str:
+    """The blob id git itself computes for a file."""
+    result = subprocess.run(
+        ["git", "hash-object", "--no-filters", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return result.stdout.strip()
 
 
 def _sha256(path: Path) -> str:
@@ -68,14 +100,45 @@ def test_manifest_pins_the_benchmark_files():
     assert not any(name.startswith("places365") for name in data.GROUPS["all"])
     for name in data.GROUPS["all"]:
         asset = data.ASSETS[name]
-        assert asset.path == name and asset.algorithm == "sha256"
+        assert asset.path == name
         assert asset.url == (
             "https://raw.githubusercontent.com/nicklashansen/dmcontrol-generalization-benchmark/"
             f"{_COMMIT}/src/env/data/{name}"
         )
-    unverified = sorted(n for n in data.GROUPS["all"] if data.ASSETS[n].digest is None)
-    assert unverified == [f"video_easy/video{i}.mp4" for i in (3, 4, 5, 7)]
-    assert all(data.ASSETS[n].size is None for n in unverified)
+    by_blob_id = sorted(n for n in data.GROUPS["all"] if data.ASSETS[n].algorithm == "git-blob")
+    assert by_blob_id == _NOT_IN_OUR_COPY  # every other file is pinned by its sha256
+    for name in data.GROUPS["all"]:
+        digest = data.ASSETS[name].digest
+        assert len(digest) == (40 if name in by_blob_id else 64) and int(digest, 16) >= 0
+    assert all(asset.digest for asset in data.ASSETS.values())  # nothing is left unchecked
+
+
+def test_the_four_files_missing_here_are_pinned_to_the_upstream_trees_blob_ids():
+    upstream = _upstream_blob_ids()
+    for name in _NOT_IN_OUR_COPY:
+        asset = data.ASSETS[name]
+        assert (asset.algorithm, asset.digest) == ("git-blob", upstream[name])
+        # The blob id fixes the size; no listing here states it, nor the frame count.
+        assert asset.size is None and asset.frames is None
+
+
+def test_the_upstream_listing_is_the_tree_our_real_files_come_from(shared_data: Path):
+    """The listing the four pins come from gives, for the six files we have, exactly the blob
+    ids git computes from our real copies (whose sha256 the manifest pins)."""
+    upstream = _upstream_blob_ids()
+    ours = sorted(p.relative_to(shared_data).as_posix() for p in shared_data.glob("video_easy/*"))
+    assert ours == sorted(set(upstream) - set(_NOT_IN_OUR_COPY))
+    for name in ours:
+        assert _git_hash_object(shared_data / name) == upstream[name], name
+        assert _sha256(shared_data / name) == data.ASSETS[name].digest
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, (1 << 20) + 7])  # (1 << 20): hash_file's chunk
+def test_git_blob_ids_are_what_git_computes(tmp_path: Path, size: int):
+    path = tmp_path / "file"
+    path.write_bytes(np.random.default_rng(size).bytes(size))
+    assert digests.hash_file(path, digests.GIT_BLOB) == _git_hash_object(path)
+    assert digests.hash_file(path, "sha256") == _sha256(path)
 
 
 def test_manifest_matches_the_real_files(shared_data: Path):
@@ -247,35 +310,96 @@ def test_parallel_workers_download_a_file_once(cache, server, shared_data):
     assert results[0].read_bytes() == (shared_data / "video_hard/video2.mp4").read_bytes()
 
 
-def test_download_without_known_hash_warns_and_records_it(cache, tmp_path, monkeypatch):
+def _serve_as_video3(content: bytes, tmp_path: Path, monkeypatch) -> FileServer:
+    """A mirror serving ``content`` as video_easy/video3.mp4 (a file pinned by its blob id)."""
     served = tmp_path / "served"
     (served / "video_easy").mkdir(parents=True)
-    content = os.urandom(20_000)
     (served / "video_easy" / "video3.mp4").write_bytes(content)
-    srv = _serve(served, monkeypatch)
+    return _serve(served, monkeypatch)
+
+
+def _pin_video3(blob_id: str, monkeypatch) -> None:
+    """video3's manifest entry (a git-blob pin), with a blob id this test knows the file of."""
+    asset = data.ASSETS["video_easy/video3.mp4"]
+    assert asset.algorithm == "git-blob"
+    monkeypatch.setitem(data.ASSETS, asset.name, dataclasses.replace(asset, digest=blob_id))
+
+
+def test_a_file_pinned_by_its_blob_id_is_downloaded_checked_and_verified(
+    cache, shared_data, tmp_path, monkeypatch
+):
+    source = shared_data / "video_easy" / "video0.mp4"  # a real video, served as video3
+    _pin_video3(_git_hash_object(source), monkeypatch)
+    content = source.read_bytes()
+    srv = _serve_as_video3(content, tmp_path, monkeypatch)
     try:
-        with pytest.warns(UserWarning, match="COULD NOT BE VERIFIED"):
-            path = data.ensure("video_easy/video3.mp4", progress=False)
+        path = data.ensure("video_easy/video3.mp4", progress=False)
+        assert path.read_bytes() == content
+        ((name, verdict, detail),) = data.verify(["video_easy/video3.mp4"])
+        assert (name, verdict) == ("video_easy/video3.mp4", "ok")
+        assert detail == f"git-blob {_git_hash_object(source)}"
+        assert sorted(p.name for p in path.parent.iterdir()) == ["video3.mp4"]  # nothing beside
+        assert data.verified("video_easy/video3.mp4") == path  # checked on first use
+
+        # A download resumed from a partial file is checked as a whole.
+        path.unlink()
+        (path.parent / "video3.mp4.part").write_bytes(content[:300_000])
+        srv.requests.clear()
+        assert data.ensure("video_easy/video3.mp4", progress=False).read_bytes() == content
+        assert srv.requests == [("/video_easy/video3.mp4", "bytes=300000-")]
     finally:
         srv.__exit__(None, None, None)
-    sha = hashlib.sha256(content).hexdigest()
-    assert path.read_bytes() == content
-    assert (cache / "video_easy" / "video3.mp4.sha256").read_text().split()[0] == sha
-    # Its own hash recorded at download is not a published checksum: "unverified", with how
-    # to pin it, never "ok".
-    ((name, verdict, detail),) = data.verify(["video_easy/video3.mp4"])
-    assert (name, verdict) == ("video_easy/video3.mp4", "unverified")
-    assert f"sha256 {sha}" in detail and "unchanged since" in detail
-    assert "to pin it" in detail and "src/env/data/video_easy/video3.mp4" in detail
-    assert "_dmcgb_files.py" in detail
-    data.verified("video_easy/video3.mp4")  # matches the recorded hash: no error, no warning
-    path.write_bytes(content[:-1] + b"x")
-    assert data.verify(["video_easy/video3.mp4"])[0][1] == "bad"
-    with pytest.raises(ChecksumError, match="recorded at download"):
+
+    # A damaged file of the same size, found in the cache, is refused before it is used.
+    damaged = bytearray(content)
+    damaged[len(damaged) // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(ChecksumError) as info:
         data.verified("video_easy/video3.mp4")
-    (cache / "video_easy" / "video3.mp4.sha256").unlink()
-    ((_, verdict, detail),) = data.verify(["video_easy/video3.mp4"])
-    assert verdict == "unverified" and "none recorded at download" in detail
+    message = str(info.value)
+    assert "git-blob mismatch" in message and _git_hash_object(source) in message
+    assert _git_hash_object(path) in message and "python -m dmcgb.data fetch video_easy" in message
+    assert data.verify(["video_easy/video3.mp4"])[0][1] == "bad"
+
+
+def test_a_damaged_download_of_a_file_pinned_by_its_blob_id_is_refused(
+    cache, tmp_path, monkeypatch
+):
+    good = np.random.default_rng(3).bytes(200_000)
+    (tmp_path / "good").write_bytes(good)
+    _pin_video3(_git_hash_object(tmp_path / "good"), monkeypatch)
+    damaged = bytearray(good)
+    damaged[1000] ^= 0x01
+    (tmp_path / "damaged").write_bytes(bytes(damaged))
+    srv = _serve_as_video3(bytes(damaged), tmp_path, monkeypatch)
+    try:
+        with pytest.raises(ChecksumError) as info:
+            data.ensure("video_easy/video3.mp4", progress=False)
+    finally:
+        srv.__exit__(None, None, None)
+    message = str(info.value)
+    assert "git-blob mismatch" in message and "the file was deleted" in message
+    assert _git_hash_object(tmp_path / "good") in message
+    assert _git_hash_object(tmp_path / "damaged") in message
+    assert not (cache / "video_easy" / "video3.mp4").exists()
+    assert not (cache / "video_easy" / "video3.mp4.part").exists()
+
+
+def test_the_real_blob_id_pin_refuses_a_video_that_is_not_the_benchmarks_video3(
+    cache, shared_data, tmp_path, monkeypatch
+):
+    """No test pin here: the manifest's own id for video3 refuses another real video."""
+    stand_in = shared_data / "video_easy" / "video0.mp4"
+    srv = _serve_as_video3(stand_in.read_bytes(), tmp_path, monkeypatch)
+    try:
+        with pytest.raises(ChecksumError) as info:
+            data.ensure("video_easy/video3.mp4", progress=False)
+    finally:
+        srv.__exit__(None, None, None)
+    message = str(info.value)
+    assert _upstream_blob_ids()["video_easy/video3.mp4"] in message
+    assert _git_hash_object(stand_in) in message
+    assert not (cache / "video_easy" / "video3.mp4").exists()
 
 
 # --- a cached file is checked once per process before it is used --------------------------
@@ -301,17 +425,24 @@ def test_verified_hashes_once_per_process_and_again_after_a_change(
     assert _sha256(path) in message and data.ASSETS[_VIDEO].digest in message
 
 
-def test_verified_warns_once_for_a_file_nobody_can_check(cache, tmp_path, monkeypatch):
-    target = cache / "video_easy" / "video4.mp4"
-    target.parent.mkdir(parents=True)
-    target.write_bytes(os.urandom(1000))
-    with pytest.warns(UserWarning, match="UNVERIFIED"):
-        data.verified("video_easy/video4.mp4")
-    import warnings
+def test_the_env_tests_stand_ins_are_refused_by_the_real_pins(env_data_dir, monkeypatch):
+    """env_data_dir links video0 in as video3; only a test that expects the stand-ins reads
+    it, and the real pin is back, and checked again, once that test ends."""
+    from tests.conftest import expect_stand_ins
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        data.verified("video_easy/video4.mp4")  # once per process
+    monkeypatch.setenv("DMCGB_DATA_DIR", str(env_data_dir))
+    monkeypatch.setenv("DMCGB_OFFLINE", "1")
+    monkeypatch.setattr(data.store, "_checked", {})
+    video3 = "video_easy/video3.mp4"
+    with pytest.raises(ChecksumError, match=_upstream_blob_ids()[video3]):
+        data.verified(video3)
+    with monkeypatch.context() as test:
+        expect_stand_ins(test)
+        path = data.verified(video3)
+        assert _sha256(path) == data.ASSETS["video_easy/video0.mp4"].digest
+    assert data.ASSETS[video3].digest == _upstream_blob_ids()[video3]
+    with pytest.raises(ChecksumError, match="git-blob mismatch"):
+        data.verified(video3)
 
 
 # --- offline, read-only ------------------------------------------------------------------
@@ -568,7 +699,7 @@ def test_cli_fetch_list_verify(cache, server, shared_data, capsys):
     assert "1 of 115 cached" in lines  # 112 DMControl-GB files, 2 Places365, DAVIS
 
     assert data.main(["verify", "--data-dir", root]) == 0
-    assert "1 ok, 0 bad, 0 unverified" in capsys.readouterr().out
+    assert "1 ok, 0 bad" in capsys.readouterr().out.splitlines()
     (cache / "color_hard.pt").write_bytes(b"\0" * 44658)  # same size, wrong content
     assert data.main(["verify", "--data-dir", root]) == 1
     assert "bad" in capsys.readouterr().out
