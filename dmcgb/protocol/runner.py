@@ -136,7 +136,7 @@ def evaluate(
         image_size: height and width of the frames.
         step: the agent's training steps, if known (recorded; frames = step * action_repeat).
         workers: processes per mode (1: in this process).
-        video: write the first episode of each mode as an mp4 (needs imageio).
+        video: write the first episode of each mode as an mp4 (imageio with ffmpeg, a dependency).
         progress: print a line per seed.
 
     Returns:
