@@ -11,7 +11,8 @@ Contents:
     SODAMLP          SODA's projector / predictor: linear -> BatchNorm -> ReLU -> linear.
     conv3x3_on_upsampled  conv(nearest 2x upsample(x)) as one stride-2 transposed conv.
 
-The critic's ReLUs (encoder and Q heads) are `GuidedReLU`s so that guided backprop needs no hooks.
+The critic's ReLUs (encoder and Q heads) are `GuidedReLU`s and its forward passes take ``guided``
+(``Critic.q1(obs, action, guided=True)``), so guided backprop needs no hooks and no global switch.
 Architecture facts follow the DMControl-GB SAC code the authors built on: ReLU between the convs
 but none after the last one; the encoder divides pixels by 255 itself.
 """
@@ -60,6 +61,13 @@ def weight_init(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
+def _sequential(layers: nn.Sequential, x: Tensor, guided: bool) -> Tensor:
+    """Run ``layers`` in order, telling each `GuidedReLU` whether the pass is guided."""
+    for layer in layers:
+        x = layer(x, guided=guided) if isinstance(layer, GuidedReLU) else layer(x)
+    return x
+
+
 def _conv_out(size: int, stride: int) -> int:
     """Output size of a 3x3 unpadded convolution."""
     return (size - 3) // stride + 1
@@ -106,9 +114,10 @@ class SharedEncoder(nn.Module):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
 
-    def forward(self, obs: Tensor) -> Tensor:
+    def forward(self, obs: Tensor, guided: bool = False) -> Tensor:
+        """Conv features of pixels; guided=True records guided-backprop ReLUs."""
         x = (obs if obs.is_floating_point() else obs.float()) * (1.0 / 255.0)
-        return self.layers(x.contiguous(memory_format=self.memory_format))
+        return _sequential(self.layers, x.contiguous(memory_format=self.memory_format), guided)
 
 
 class Projection(nn.Module):
@@ -138,8 +147,9 @@ class QHead(nn.Module):
         )
         self.apply(weight_init)
 
-    def forward(self, embedding: Tensor, action: Tensor) -> Tensor:
-        return self.net(torch.cat([embedding, action], dim=1))
+    def forward(self, embedding: Tensor, action: Tensor, guided: bool = False) -> Tensor:
+        """Q of an embedding and an action; guided=True records guided-backprop ReLUs."""
+        return _sequential(self.net, torch.cat([embedding, action], dim=1), guided)
 
 
 class Critic(nn.Module):
@@ -174,9 +184,10 @@ class Critic(nn.Module):
         z = self.projection(features)
         return self.q1_head(z, action), self.q2_head(z, action)
 
-    def q1(self, obs: Tensor, action: Tensor) -> Tensor:
-        """Q1 only (what the attribution differentiates)."""
-        return self.q1_head(self.projection(self.encoder(obs)), action)
+    def q1(self, obs: Tensor, action: Tensor, guided: bool = False) -> Tensor:
+        """Q1 only (what the attribution differentiates, with guided=True)."""
+        features = self.encoder(obs, guided=guided)
+        return self.q1_head(self.projection(features), action, guided=guided)
 
 
 class Actor(nn.Module):
