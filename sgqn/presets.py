@@ -53,7 +53,9 @@ PRESETS: dict[str, dict[str, object]] = {
     },
 }
 PRESET_FIELDS: tuple[str, ...] = tuple(PRESETS["paper"])
-# Fields that say what and where to run, not how: never reported as differences from the paper.
+# Fields that say what and where to run, and how fast, not what is computed: never reported
+# as differences from the paper (overlap gives bit-identical results; compile, like device,
+# changes float rounding only).
 RUN_FIELDS: tuple[str, ...] = (
     "env",
     "algo",
@@ -63,6 +65,8 @@ RUN_FIELDS: tuple[str, ...] = (
     "resume",
     "device",
     "threads",
+    "overlap",
+    "compile",
     "save_video",
     "extra",
 )

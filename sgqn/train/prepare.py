@@ -24,6 +24,7 @@ from sgqn.train.checkpoint import CHECKPOINT_NAME, config_from_dict, load_checkp
 __all__ = [
     "prepare",
     "resolve_device",
+    "check_compiler",
     "default_threads",
     "check_env_ids",
     "check_pixels",
@@ -32,6 +33,9 @@ __all__ = [
     "default_run_dir",
     "check_run_dir",
 ]
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Config)}
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -63,6 +67,7 @@ def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | N
     """
     if not cfg.resume:
         device = resolve_device(cfg.device)
+        check_compiler(cfg.compile, device)
         check_env_ids(cfg)
         cfg = resolve(cfg, preset="paper" if device.type == "cuda" else "cpu-demo")
         run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
@@ -74,15 +79,33 @@ def prepare(cfg: Config) -> tuple[Config, torch.device, Path, dict[str, Any] | N
     check_run_dir(run_dir, resume=True)
     checkpoint = load_checkpoint(run_dir / CHECKPOINT_NAME)
     saved = config_from_dict(checkpoint["config"])
-    # The saved config wins; only the run length, the device and the threads may change.
+    # The saved config wins; only the run length and how it runs (device, threads, overlap,
+    # compile) may change, when the command line gives a value other than the default.
     overrides: dict[str, Any] = {"resume": True, "run_dir": str(run_dir)}
-    for name in ("device", "threads"):
-        if getattr(cfg, name) is not None:
+    for name in ("device", "threads", "overlap", "compile"):
+        if getattr(cfg, name) != _DEFAULTS[name]:
             overrides[name] = getattr(cfg, name)
     if cfg.steps is not None or cfg.frames is not None:
         overrides.update(steps=cfg.steps, frames=cfg.frames)
     resumed = resolve(dataclasses.replace(saved, **overrides))
-    return resumed, resolve_device(resumed.device), run_dir, checkpoint
+    device = resolve_device(resumed.device)
+    check_compiler(resumed.compile, device)
+    return resumed, device, run_dir, checkpoint
+
+
+def check_compiler(requested: bool, device: torch.device) -> None:
+    """--compile on a CPU needs the C++ compiler inductor builds its kernels with."""
+    if not requested or device.type != "cpu":
+        return
+    from torch._inductor.cpp_builder import get_cpp_compiler
+
+    try:
+        get_cpp_compiler()
+    except Exception:  # inductor's InvalidCxxCompiler, or its search failing otherwise
+        raise ConfigError(
+            "--compile on a CPU needs a C++ compiler for torch's inductor and none was found: "
+            "install g++ (or set CXX), or train without --compile"
+        ) from None
 
 
 def check_env_ids(cfg: Config) -> None:

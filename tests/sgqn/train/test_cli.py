@@ -17,9 +17,11 @@ from sgqn.agent.factory import build_agent
 from sgqn.config import Config
 from sgqn.eval.modes import default_modes
 from sgqn.presets import paper_differences, resolve
+from sgqn.report.run_folders import IGNORED_FIELDS
 from sgqn.train.checkpoint import save_checkpoint
 from sgqn.train.command import GROUP_TITLES
 from sgqn.train.flags import field_docs
+from sgqn.train.prepare import prepare
 from sgqn.train.record import announce
 from tests.sgqn.runs import ENV
 
@@ -87,6 +89,42 @@ def test_the_differences_from_the_paper_are_listed_at_start(capsys, tmp_path):
     assert "batch_size" not in out
 
 
+def test_overlap_and_compile_say_how_a_run_executes_not_what_it_computes():
+    default = _resolved([])
+    assert default.overlap and not default.compile
+    cfg = _resolved(["--no-overlap", "--compile"])
+    assert (cfg.overlap, cfg.compile) == (False, True)
+    # never a difference from the paper, and runs that differ by them are averaged together
+    assert not {"overlap", "compile"} & set(paper_differences(cfg))
+    assert {"overlap", "compile"} <= set(IGNORED_FIELDS)
+
+
+def test_resume_keeps_how_the_run_executed_unless_the_command_line_changes_it(tmp_path):
+    run = _checkpointed_run(tmp_path, overlap=False, compile=True)
+    resumed = prepare(Config(resume=True, run_dir=str(run)))[0]
+    assert (resumed.overlap, resumed.compile) == (False, True)  # the saved values
+    resumed = prepare(train.parse_args(["--resume", "--run-dir", str(run), "--no-compile"]))[0]
+    assert (resumed.overlap, resumed.compile) == (False, True)  # --no-compile is the default
+    run = _checkpointed_run(tmp_path / "other")
+    argv = ["--resume", "--run-dir", str(run), "--no-overlap", "--compile"]
+    resumed = prepare(train.parse_args(argv))[0]
+    assert (resumed.overlap, resumed.compile) == (False, True)  # given: they win
+
+
+def test_compile_without_a_cpp_compiler_is_a_clean_error(tmp_path, capsys, monkeypatch):
+    from torch._inductor import cpp_builder
+
+    monkeypatch.setattr(cpp_builder.config.cpp, "cxx", ("no-such-compiler++",))
+    cpp_builder.cpp_compiler_search.cache_clear()
+    try:
+        argv = [*_TINY_FLAGS, "--compile", "--device", "cpu", "--run-dir", str(tmp_path / "r")]
+        err = _cli_error(capsys, train.cli, argv)
+    finally:
+        cpp_builder.cpp_compiler_search.cache_clear()
+    assert "--compile on a CPU needs a C++ compiler" in err and "install g++" in err
+    assert not (tmp_path / "r").exists()
+
+
 # --- help ------------------------------------------------------------------------------
 
 
@@ -138,7 +176,7 @@ def _cli_error(capsys, entry, argv) -> str:
     return err
 
 
-def _checkpointed_run(folder: Path, env: str = ENV) -> Path:
+def _checkpointed_run(folder: Path, env: str = ENV, **fields) -> Path:
     """A run directory with a valid checkpoint of an untrained tiny agent (no training)."""
     cfg = resolve(
         Config(
@@ -149,9 +187,11 @@ def _checkpointed_run(folder: Path, env: str = ENV) -> Path:
             hidden_dim=32,
             steps=10,
             init_steps=5,
+            **fields,
         )
     )
-    agent = build_agent((9, 84, 84), (1,), cfg, "cpu")
+    folder.mkdir(parents=True, exist_ok=True)
+    agent = build_agent((9, 84, 84), (1,), dataclasses.replace(cfg, compile=False), "cpu")
     save_checkpoint(folder / "checkpoint.pt", agent=agent, cfg=cfg, step=10, action_shape=[1])
     return folder
 
