@@ -10,6 +10,7 @@ Contents:
     AttributionHead  M_theta: critic embedding + action -> 9 x 84 x 84 saliency logits.
     SODAMLP          SODA's projector / predictor: linear -> BatchNorm -> ReLU -> linear.
     conv3x3_on_upsampled  conv(nearest 2x upsample(x)) as one stride-2 transposed conv.
+    compile_networks torch.compile each of these networks in a module, in place.
 
 The critic's ReLUs (encoder and Q heads) are `GuidedReLU`s and its forward passes take ``guided``
 (``Critic.q1(obs, action, guided=True)``), so guided backprop needs no hooks and no global switch.
@@ -38,6 +39,7 @@ __all__ = [
     "ATTRIBUTION_HEADS",
     "SODAMLP",
     "conv3x3_on_upsampled",
+    "compile_networks",
 ]
 
 
@@ -387,3 +389,28 @@ class SODAMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.flatten(1))
+
+
+# The networks compile_networks compiles: each is one graph per kind of pass (guided or not,
+# with or without gradients, ...); the Critic is glue around three of them.
+_COMPILED = (SharedEncoder, Projection, QHead, Actor, AttributionHead, SODAMLP)
+_RECOMPILES = 32  # graphs one network's forward may compile before dynamo gives up on it
+
+
+def compile_networks(module: nn.Module) -> None:
+    """``torch.compile`` (inductor) each network of :data:`_COMPILED` inside ``module``, in place.
+
+    ``nn.Module.compile`` keeps parameter names, so state dicts and checkpoints are those of
+    eager modules. Random numbers drawn inside a compiled network (the actor's noise) come
+    from torch's own kernels (``fallback_random``), in eager's order, so a seed gives the same
+    samples compiled or not and the rest of the run's random stream stays aligned.
+    """
+    # A network compiles one graph per kind of pass (with or without gradients, guided, frozen
+    # target weights, uint8 or float pixels) and per batch-size regime: the encoder needs more
+    # than dynamo's default of 8, past which it would silently run eagerly.
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, _RECOMPILES)
+    if isinstance(module, _COMPILED):
+        module.compile(options={"fallback_random": True})
+        return
+    for child in module.children():
+        compile_networks(child)
