@@ -21,8 +21,8 @@ least useful):
    float32's (bfloat16 keeps 8 bits of mantissa, 0.4 % per rounding, over ~40 layers of
    forward and backward passes); a compiled variant reports its compile seconds.
 6. extrapolation: a 500k-step run of the paper preset = 500k steps at the overlap run's rate
-   + its 50 evaluations (30 episodes x 3 modes x 250 steps each) at the env rates, spread over
-   the evaluation worker processes ``sgqn.train`` would start (the spare cores); the
+   + its 50 evaluations (30 episodes x 3 modes x 250 steps each) at the env rates, over the
+   evaluation worker processes ``sgqn.train`` would start (the spare cores); the
    evaluation's own policy passes, checkpoints and figures are left out (a few % at most).
 
 Writes ``gpu_check.json`` and ``gpu_check.md`` under ``--out`` and prints the Markdown. With
@@ -327,23 +327,28 @@ def training_rate(sizes: _Sizes, device: torch.device, out: Path, overlap: bool)
 
 
 def extrapolate(env: dict, training: list[dict]) -> dict[str, Any] | None:
-    """Hours of a 500k-step run of the paper preset, from the measured rates."""
+    """Hours of a 500k-step run of the paper preset, from the measured rates.
+
+    Evaluation as ``sgqn.train`` runs it: the modes step together, each over ``workers``
+    processes (the spare cores shared by the modes), or all in the training process when
+    there is one worker per mode.
+    """
     from sgqn.eval.mode_envs import default_workers
 
     rate = next((t["steps_per_s"] for t in training if t["overlap"]), None)
     if not rate or any("steps_per_s" not in env.get(m, {}) for m in _EVAL_MODES):
         return None
     workers = min(default_workers(len(_EVAL_MODES)), _EVAL_EPISODES)
-    evaluations = _PAPER_STEPS // _EVAL_EVERY
-    eval_steps = _EVAL_EPISODES * 250  # 250 agent steps per episode at action repeat 4
-    eval_serial = sum(evaluations * eval_steps / env[m]["steps_per_s"] for m in _EVAL_MODES)
+    steps = (_PAPER_STEPS // _EVAL_EVERY) * _EVAL_EPISODES * 250  # 250 agent steps an episode
+    per_mode = [steps / env[m]["steps_per_s"] for m in _EVAL_MODES]
+    evaluation = sum(per_mode) if workers == 1 else max(per_mode) / workers
     train_s = _PAPER_STEPS / rate
     return {
         "training_h": train_s / 3600,
-        "evaluation_serial_h": eval_serial / 3600,
+        "evaluation_serial_h": sum(per_mode) / 3600,
         "eval_workers_per_mode": workers,
-        "evaluation_h": eval_serial / workers / 3600,
-        "total_h": (train_s + eval_serial / workers) / 3600,
+        "evaluation_h": evaluation / 3600,
+        "total_h": (train_s + evaluation) / 3600,
     }
 
 
@@ -409,8 +414,8 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"500k steps of the paper preset: {x['total_h']:.2f} h = training "
             f"{x['training_h']:.2f} h + evaluation {x['evaluation_h']:.2f} h "
-            f"({x['evaluation_serial_h']:.2f} h serial, over {x['eval_workers_per_mode']} "
-            "worker(s) per mode)",
+            f"({x['evaluation_serial_h']:.2f} h in one process; {x['eval_workers_per_mode']} "
+            "worker(s) per mode, the modes side by side)",
         ]
     if report["skipped"]:
         lines += ["", "skipped (time budget): " + "; ".join(report["skipped"])]
