@@ -1,6 +1,6 @@
 """torch.compile against eager: seconds per update of each algo, alternating, and the compile cost.
 
-    python bench/sgqn_compile.py                          # cpu-demo batch (16), sac and sgqn
+    python bench/sgqn_compile.py                          # cpu-demo batch (8), sac and sgqn
     python bench/sgqn_compile.py --batch 128 --device cuda
     python bench/sgqn_compile.py --tiny --repeats 2       # quick check that it runs
 
@@ -54,7 +54,7 @@ def _step_seconds(agent: SAC, replay: _DeviceReplay, batch_size: int, step: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algos", default="sac,sgqn", help=f"comma-separated, from {ALGOS}")
-    parser.add_argument("--batch", type=int, default=16, help="the cpu-demo's (paper: 128)")
+    parser.add_argument("--batch", type=int, default=8, help="the cpu-demo's (paper: 128)")
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (median)")
     parser.add_argument("--tiny", action="store_true", help="small networks (a quick check)")
     parser.add_argument("--device", default="cpu")

@@ -1,6 +1,6 @@
 """Env steps overlapped with the update: training-loop steps/s with and without, side by side.
 
-    python bench/sgqn_overlap.py                        # cpu-demo sizes (batch 16), sac and sgqn
+    python bench/sgqn_overlap.py                        # cpu-demo sizes (batch 8), sac and sgqn
     python bench/sgqn_overlap.py --tiny --rounds 2 --steps 3   # quick check that it runs
 
 Two loops per algo (``sgqn_train_loop``: act, sample, update, env step, replay add, as
@@ -51,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="dmcgb/WalkerWalk-train-v0")
     parser.add_argument("--algos", default="sac,sgqn", help=f"comma-separated, from {ALGOS}")
-    parser.add_argument("--batch", type=int, default=16, help="the cpu-demo's (paper: 128)")
+    parser.add_argument("--batch", type=int, default=8, help="the cpu-demo's (paper: 128)")
     parser.add_argument("--action-repeat", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=6, help="agent steps per side and round")

@@ -36,7 +36,7 @@ def _resolved(argv: list[str]) -> Config:
 def test_a_preset_never_overwrites_an_explicit_flag():
     cfg = _resolved(["--preset", "cpu-demo", "--batch-size", "128"])
     assert cfg.batch_size == 128  # the paper's value, given explicitly
-    assert (cfg.steps, cfg.init_steps, cfg.eval_episodes) == (250, 50, 2)  # the preset's
+    assert (cfg.steps, cfg.init_steps, cfg.eval_episodes) == (100, 50, 1)  # the preset's
 
 
 def test_flags_equal_to_the_papers_defaults_are_kept_under_the_cpu_demo():
@@ -50,12 +50,12 @@ def test_flags_equal_to_the_papers_defaults_are_kept_under_the_cpu_demo():
         10_000,
     )
     assert cfg.eval_modes == ("train", "videoeasy", "videohard")
-    assert (cfg.batch_size, cfg.saliency_freq) == (16, 250)  # not given: the preset's
+    assert (cfg.batch_size, cfg.saliency_freq) == (8, 100)  # not given: the preset's
 
 
 def test_the_same_holds_for_configs_built_in_code():
     cfg = resolve(Config(preset="cpu-demo", batch_size=128, eval_episodes=30))
-    assert (cfg.batch_size, cfg.eval_episodes, cfg.steps) == (128, 30, 250)
+    assert (cfg.batch_size, cfg.eval_episodes, cfg.steps) == (128, 30, 100)
 
 
 def test_the_paper_preset_is_the_papers_protocol_and_robot_tasks_evaluate_their_variants():
@@ -76,7 +76,7 @@ def test_the_paper_preset_is_the_papers_protocol_and_robot_tasks_evaluate_their_
 def test_the_differences_from_the_paper_are_listed_at_start(capsys, tmp_path):
     cfg = _resolved(["--preset", "cpu-demo", "--batch-size", "128", "--seed", "7"])
     differences = paper_differences(cfg)
-    assert differences["steps"] == (250, 500_000)
+    assert differences["steps"] == (100, 500_000)
     assert "batch_size" not in differences and "seed" not in differences
     assert differences["eval_modes"] == (
         ("train", "videohard"),
@@ -85,7 +85,7 @@ def test_the_differences_from_the_paper_are_listed_at_start(capsys, tmp_path):
     announce(cfg, torch.device("cpu"), tmp_path, None)
     out = capsys.readouterr().out
     assert "preset cpu-demo" in out
-    assert "steps 250 (paper 500000)" in out and "init_steps 50 (paper 1000)" in out
+    assert "steps 100 (paper 500000)" in out and "init_steps 50 (paper 1000)" in out
     assert "batch_size" not in out
 
 
@@ -139,7 +139,7 @@ def test_help_shows_the_module_command_and_titled_groups(capsys):
     assert "--- SAC" not in out and "--- run" not in out  # no section comment as a field's help
     words = " ".join(out.replace("│", " ").split())  # the help wraps at the terminal's width
     assert (
-        "Minibatch size of an update; paper 128. (default from --preset: paper: 128; cpu-demo: 16)"
+        "Minibatch size of an update; paper 128. (default from --preset: paper: 128; cpu-demo: 8)"
         in words
     )
 
