@@ -27,9 +27,9 @@ import torch
 from dmcgb.rendering import ensure_gl_backend
 from sgqn.config import ALGOS, Config
 from sgqn.envs import make_env
-from sgqn.train.env_steps import StepResult, TrainingEnv
 from sgqn.train.overlay import EmbeddedSource, OverlayStream
 from sgqn.train.replay import ReplayBuffer
+from sgqn.train.training_env import StepResult, TrainingEnv
 
 _TINY = {"num_conv_layers": 3, "num_filters": 16, "hidden_dim": 64}
 _PHASES = ("act", "sample", "update", "env", "add")

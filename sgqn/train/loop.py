@@ -5,7 +5,7 @@ checkpoints; ``sgqn.train.command.main`` builds it after the checks of ``sgqn.tr
 Runs lose nothing: a graceful stop checkpoints between two updates or two steps, and
 :meth:`Trainer.restore` continues exactly where the run stopped (mid-episode: the open episode
 is replayed from its seed and actions). With ``cfg.overlap`` the env steps on a worker thread
-while the agent updates (``sgqn.train.env_steps``), with bit-identical results.
+while the agent updates (``sgqn.train.training_env``), with bit-identical results.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from sgqn.results.schema import (
     write_evaluation,
 )
 from sgqn.train.checkpoint import CHECKPOINT_NAME, save_checkpoint, set_rng_state
-from sgqn.train.env_steps import TrainingEnv
 from sgqn.train.stopping import GracefulStop
+from sgqn.train.training_env import TrainingEnv
 
 __all__ = ["Trainer", "make_agent", "seed_everything"]
 
@@ -128,7 +128,7 @@ class Trainer:
         self.total = cfg.total_steps()
         seed_everything(cfg.seed)
         make = partial(make_env, cfg.env, cfg.seed, cfg.frame_stack, cfg.action_repeat)
-        self.env = TrainingEnv(partial(make, cfg.render_size), cfg.overlap)  # see env_steps
+        self.env = TrainingEnv(partial(make, cfg.render_size), cfg.overlap)  # see training_env
         self.eval_envs: EvalEnvs | None = None
         self.agent, self.logger = None, None
         try:
