@@ -20,6 +20,7 @@ import dataclasses
 
 import pytest
 import torch
+from torch._dynamo.utils import counters
 
 from sgqn import train
 from sgqn.agent.factory import build_agent
@@ -53,6 +54,7 @@ def test_compiled_updates_agree_with_eager(algo):
     eager = _agent(algo)
     compiled = copy.deepcopy(eager)
     compiled.compile()
+    breaks = sum(counters["graph_break"].values())
     replay = FixedReplay(eager.obs_shape)
     for step in (2, 3):  # an even step (every phase) and an odd one (the critic)
         batch = _batch(eager.obs_shape, seed=step)
@@ -73,6 +75,9 @@ def test_compiled_updates_agree_with_eager(algo):
     obs = _batch(eager.obs_shape, n=2).obs
     maps, expected_maps = compiled.attribution_maps(obs), eager.attribution_maps(obs)
     assert _relative_difference(maps.attribution, expected_maps.attribution) <= _GRAD_TOL
+    # every pass (critic, guided attribution, actor, heads) traced whole: no graph break
+    assert sum(counters["graph_break"].values()) == breaks
+    assert counters["stats"]["unique_graphs"] > 0
 
 
 def _relative_difference(ours: torch.Tensor, theirs: torch.Tensor) -> float:
