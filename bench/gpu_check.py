@@ -22,8 +22,9 @@ least useful):
    forward and backward passes); a compiled variant reports its compile seconds.
 6. extrapolation: a 500k-step run of the paper preset = 500k steps at the overlap run's rate
    + its 50 evaluations (30 episodes x 3 modes x 250 steps each) at the env rates, over the
-   evaluation worker processes ``sgqn.train`` would start (the spare cores); the
-   evaluation's own policy passes, checkpoints and figures are left out (a few % at most).
+   evaluation worker processes ``sgqn.train`` would start (the spare cores); a mode without
+   data counts at the train mode's rate, saying so; the evaluation's own policy passes,
+   checkpoints and figures are left out (a few % at most).
 
 Writes ``gpu_check.json`` and ``gpu_check.md`` under ``--out`` and prints the Markdown. With
 ``--quick`` (no GPU needed): tiny networks on 32x32 pixels, batch 8, 20-step episodes (action
@@ -331,16 +332,20 @@ def extrapolate(env: dict, training: list[dict]) -> dict[str, Any] | None:
 
     Evaluation as ``sgqn.train`` runs it: the modes step together, each over ``workers``
     processes (the spare cores shared by the modes), or all in the training process when
-    there is one worker per mode.
+    there is one worker per mode. A mode whose data was missing is taken at the train
+    mode's rate (an underestimate: its videos or colours cost more) and named in
+    ``assumed``. None without the overlap run's rate or the train mode's.
     """
     from sgqn.eval.mode_envs import default_workers
 
     rate = next((t["steps_per_s"] for t in training if t["overlap"]), None)
-    if not rate or any("steps_per_s" not in env.get(m, {}) for m in _EVAL_MODES):
+    if not rate or "steps_per_s" not in env.get("train", {}):
         return None
+    assumed = [m for m in _EVAL_MODES if "steps_per_s" not in env.get(m, {})]
+    rates = {m: env["train" if m in assumed else m]["steps_per_s"] for m in _EVAL_MODES}
     workers = min(default_workers(len(_EVAL_MODES)), _EVAL_EPISODES)
     steps = (_PAPER_STEPS // _EVAL_EVERY) * _EVAL_EPISODES * 250  # 250 agent steps an episode
-    per_mode = [steps / env[m]["steps_per_s"] for m in _EVAL_MODES]
+    per_mode = [steps / rates[m] for m in _EVAL_MODES]
     evaluation = sum(per_mode) if workers == 1 else max(per_mode) / workers
     train_s = _PAPER_STEPS / rate
     return {
@@ -349,6 +354,7 @@ def extrapolate(env: dict, training: list[dict]) -> dict[str, Any] | None:
         "eval_workers_per_mode": workers,
         "evaluation_h": evaluation / 3600,
         "total_h": (train_s + evaluation) / 3600,
+        "assumed": assumed,
     }
 
 
@@ -417,6 +423,11 @@ def markdown(report: dict[str, Any]) -> str:
             f"({x['evaluation_serial_h']:.2f} h in one process; {x['eval_workers_per_mode']} "
             "worker(s) per mode, the modes side by side)",
         ]
+        if x["assumed"]:
+            lines.append(
+                f"(no data for {', '.join(x['assumed'])}: taken at the train mode's rate, "
+                "an underestimate)"
+            )
     if report["skipped"]:
         lines += ["", "skipped (time budget): " + "; ".join(report["skipped"])]
     return "\n".join(lines) + "\n"

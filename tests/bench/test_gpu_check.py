@@ -53,7 +53,7 @@ def test_gpu_check_quick_measures_every_part_and_extrapolates(tmp_path, env_data
     assert x["evaluation_serial_h"] == pytest.approx(serial_h)
     if (os.cpu_count() or 1) <= 4:
         assert x["eval_workers_per_mode"] == 1 and x["evaluation_h"] == pytest.approx(serial_h)
-    assert x["total_h"] == pytest.approx(training_h + x["evaluation_h"])
+    assert x["total_h"] == pytest.approx(training_h + x["evaluation_h"]) and x["assumed"] == []
 
     table = (out / "gpu_check.md").read_text()
     assert table in result.stdout
@@ -86,4 +86,10 @@ def test_the_extrapolation_runs_the_modes_side_by_side_over_the_spare_cores(monk
     slowest = 50 * 30 * 250 / 100.0  # videohard, s
     assert x["evaluation_h"] == pytest.approx(slowest / 4 / 3600)
     assert x["evaluation_serial_h"] == pytest.approx(375_000 * (1 / 250 + 1 / 125 + 1 / 100) / 3600)
-    assert gpu_check.extrapolate({"train": env["train"]}, training) is None  # a mode not measured
+    assert x["assumed"] == []
+    # modes without data count at the train mode's rate, named; no train rate, no estimate
+    partial = gpu_check.extrapolate({"train": env["train"]}, training)
+    assert partial["assumed"] == ["videoeasy", "videohard"]
+    assert partial["evaluation_serial_h"] == pytest.approx(3 * 375_000 / 250 / 3600)
+    assert gpu_check.extrapolate({"videohard": env["videohard"]}, training) is None
+    assert gpu_check.extrapolate(env, training[:1]) is None  # no overlap run
