@@ -7,8 +7,10 @@ Each algo runs the loop of ``sgqn.train`` after its seed phase (one policy sampl
 one env step and one replay add per agent step) on a dmcgb env, and reports:
 "steps/s" over the whole loop without any host synchronisation added, then a second pass
 with a synchronisation after each phase that splits an agent step into act, sample, update,
-env and add (milliseconds, medians). Prints the conditions first: device, torch, threads,
-sizes, env.
+env and add (milliseconds, medians; the env steps after the update, without overlap). Prints
+the conditions first: device, torch, threads, sizes, env. ``--overlap`` steps the env on its
+own thread during the update, as ``sgqn.train`` does by default (``bench/sgqn_overlap.py``
+compares the two).
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ import argparse
 import platform
 import statistics
 import time
+from functools import partial
 
 import numpy as np
 import torch
 
-from dmcgb.protocol.envs import make_env, to_chw
+from dmcgb.protocol.envs import make_env
 from dmcgb.rendering import ensure_gl_backend
 from sgqn.config import ALGOS, Config
 from sgqn.train.overlay import EmbeddedSource, OverlayStream
 from sgqn.train.replay import ReplayBuffer
+from sgqn.train.training_env import StepResult, TrainingEnv
 
 _TINY = {"num_conv_layers": 3, "num_filters": 16, "hidden_dim": 64}
 _PHASES = ("act", "sample", "update", "env", "add")
@@ -37,9 +41,12 @@ def _sync(device: torch.device) -> None:
 
 
 class _Loop:
-    """The training loop of one algo, after the seed phase, on one env."""
+    """The training loop of one algo, after the seed phase, on one env (stepped on its own
+    thread during the update with ``overlap``, as in ``sgqn.train``)."""
 
-    def __init__(self, args: argparse.Namespace, algo: str, device: torch.device) -> None:
+    def __init__(
+        self, args: argparse.Namespace, algo: str, device: torch.device, overlap: bool = False
+    ) -> None:
         from sgqn.agent.factory import build_agent
 
         sizes = _TINY if args.tiny else {}
@@ -52,7 +59,8 @@ class _Loop:
         )
         self.device = device
         size = self.cfg.render_size  # 100 for the random-crop algos (rad, soda), else 84
-        self.env = make_env(args.env, 0, self.cfg.frame_stack, self.cfg.action_repeat, size)
+        make = partial(make_env, args.env, 0, self.cfg.frame_stack, self.cfg.action_repeat, size)
+        self.env = TrainingEnv(make, overlap)
         self.overlay = None
         if self.cfg.uses_overlay:  # procedural images, decoded ahead in background threads
             self.overlay = OverlayStream(EmbeddedSource(), self.cfg.image_size, device, seed=0)
@@ -60,21 +68,24 @@ class _Loop:
         self.agent = build_agent(self.cfg.obs_shape, action_shape, self.cfg, device, self.overlay)
         capacity = args.fill + 2 * (args.warmup + args.steps) + 10
         self.replay = ReplayBuffer(capacity, (3, size, size), action_shape[0], 3, device)
-        self.obs = to_chw(self.env.reset(seed=0)[0])
+        self.obs = self.env.reset(seed=0)
         self.step_count = 0
         for _ in range(args.fill):  # seed phase: random actions
-            self._env_step(self.env.action_space.sample())
+            action = self.env.action_space.sample()
+            self._add(action, self.env.step(action))
 
-    def _env_step(self, action: np.ndarray) -> None:
-        obs, reward, terminated, truncated, _ = self.env.step(action)
-        next_obs = to_chw(obs)
-        self.replay.add(self.obs, action, float(reward), next_obs, terminated, truncated)
-        self.obs = to_chw(self.env.reset()[0]) if terminated or truncated else next_obs
+    def _add(self, action: np.ndarray, result: StepResult) -> None:
+        next_obs, reward, terminated, truncated = result
+        self.replay.add(self.obs, action, reward, next_obs, terminated, truncated)
+        self.obs = self.env.reset() if terminated or truncated else next_obs
 
     def step(self) -> None:
+        """One agent step as ``sgqn.train`` takes it."""
         action = self.agent.act(self.obs, sample=True)
-        self.agent.update(self.replay.sample(self.cfg.batch_size), self.step_count, self.replay)
-        self._env_step(action)
+        with self.env.start(action) as pending:
+            batch = self.replay.sample(self.cfg.batch_size)
+            self.agent.update(batch, self.step_count, self.replay)
+        self._add(action, pending.result())
         self.step_count += 1
 
     def timed_step(self) -> dict[str, float]:
@@ -95,12 +106,10 @@ class _Loop:
         lap("sample")
         self.agent.update(batch, self.step_count, self.replay)
         lap("update")
-        obs, reward, terminated, truncated, _ = self.env.step(action)
-        next_obs = to_chw(obs)
+        result = self.env.step(action)
         lap("env")
-        self.replay.add(self.obs, action, float(reward), next_obs, terminated, truncated)
+        self._add(action, result)
         lap("add")
-        self.obs = to_chw(self.env.reset()[0]) if terminated or truncated else next_obs
         self.step_count += 1
         return times
 
@@ -122,6 +131,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="small networks (a quick check)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--overlap", action="store_true", help="env steps during the update")
     args = parser.parse_args()
     algos = [a for a in args.algos.split(",") if a]
     for algo in algos:
@@ -136,13 +146,13 @@ def main() -> None:
         f"device {device} ({name or platform.machine()}), torch {torch.__version__}, "
         f"threads {torch.get_num_threads()}, env {args.env}, action repeat {args.action_repeat}, "
         f"batch {args.batch}, obs 9x84x84, networks {'tiny ' + str(_TINY) if args.tiny else 'paper'}, "
-        f"{args.steps} timed steps after {args.warmup} warm-up"
+        f"{args.steps} timed steps after {args.warmup} warm-up, overlap {args.overlap}"
     )
     header = f"{'algo':<16} {'steps/s':>8} " + " ".join(f"{p + ' ms':>10}" for p in _PHASES)
     print(header)
     print("-" * len(header))
     for algo in algos:
-        loop = _Loop(args, algo, device)
+        loop = _Loop(args, algo, device, args.overlap)
         for _ in range(args.warmup):
             loop.step()
         _sync(device)

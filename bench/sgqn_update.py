@@ -82,7 +82,7 @@ class _Bench:
         agent, batch, replay, row = self.agent, self.batch, self.replay, self.agent.algorithm
         obs = agent.augment(batch.obs)
         a, r, nd = batch.action, batch.reward, batch.not_done
-        features, mask = agent.features_and_mask(obs, a, row.attribution_ssl)
+        features = agent.actor_features(obs, a, 2)  # with the mask, for the attribution head
 
         def critic() -> None:
             o, n = agent.augment(batch.obs), agent.augment(batch.next_obs)
@@ -92,11 +92,12 @@ class _Bench:
             "even": lambda: agent.update(batch, 2, replay),
             "odd": lambda: agent.update(batch, 1, replay),
             "critic": critic,
-            "attribution": lambda: agent.features_and_mask(obs, a, row.attribution_ssl),
+            "attribution": lambda: agent.actor_features(obs, a, 2),
             "actor": lambda: agent.update_actor_and_alpha(features),
             "targets": agent.update_targets,
         }
         if row.attribution_ssl:
+            _, mask = agent.features_and_mask(obs, a)
             calls["head"] = lambda: agent.update_attribution_head(obs, a, mask)
         if row.soda:
             calls["soda"] = lambda: agent.update_soda(replay.sample(self.cfg.soda_batch_size).obs)

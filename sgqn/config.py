@@ -204,6 +204,10 @@ class Config:
     # --- speed -----------------------------------------------------------------------------
     amp: bool = False
     """bfloat16 autocast on CUDA for the convolutions."""
+    overlap: bool = True
+    """Step the env on a second thread while the agent updates (MuJoCo, rendering and torch release the GIL); the results are bit-identical either way, as the update never sees the transition being collected. `--no-overlap` steps it after the updates. Needs an env that draws no random numbers from numpy's or torch's global generators (dmcgb envs use their own)."""
+    compile: bool = False
+    """torch.compile the networks (inductor; guided backprop included). The first updates, acting and evaluation wait for compilation (50 to 90 s in all on this project's 2-core CPU; inductor caches kernels on disk); values agree with eager to float32 rounding, not bit for bit. On a CPU it does not pay (README, Speed)."""
 
     extra: dict[str, str] = field(default_factory=dict)
     """Free-form notes recorded in the run's config (e.g. the overlay fallback); not a flag."""

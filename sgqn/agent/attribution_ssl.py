@@ -22,7 +22,7 @@ from sgqn.agent.interfaces import Sampler
 from sgqn.agent.losses import attribution_prediction_loss
 from sgqn.agent.networks import AttributionHead
 from sgqn.agent.sac import SAC
-from sgqn.agent.saliency import guided_gradient, saliency_mask
+from sgqn.agent.saliency import input_gradient, saliency_mask
 
 __all__ = ["AttributionSSL"]
 
@@ -47,12 +47,14 @@ class AttributionSSL(SAC):
         self._step_mask: Tensor | None = None  # M_rho of this update's batch, once computed
 
     def features_and_mask(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        """Conv features of obs (detached) and M_rho from the current critic, in one pass."""
+        """Conv features of obs (detached) and M_rho from the current critic, in one guided pass
+        (its forward values are the ordinary ones)."""
         obs = obs.detach().requires_grad_(True)
+        critic = self.critic
         with torch.enable_grad(), self._autocast():
-            features = self.critic.encoder(obs)
-            q1 = self.critic.q1_head(self.critic.projection(features), action)
-            mask = saliency_mask(guided_gradient(q1, obs), self.quantile)
+            features = critic.encoder(obs, guided=True)
+            q1 = critic.q1_head(critic.projection(features), action, guided=True)
+            mask = saliency_mask(input_gradient(q1, obs), self.quantile)
         return features.detach(), mask
 
     def actor_features(self, obs: Tensor, action: Tensor, step: int) -> Tensor:

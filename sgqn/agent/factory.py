@@ -52,9 +52,13 @@ def build_agent(
     device: torch.device | str,
     overlay: OverlaySource | None = None,
 ) -> SAC:
-    """The agent of ``cfg.algo`` (see :class:`~sgqn.agent.sac.SAC` for the arguments).
+    """The agent of ``cfg.algo`` (see :class:`~sgqn.agent.sac.SAC` for the arguments), its
+    networks compiled when ``cfg.compile``.
 
     Raises:
         ValueError: bad shapes, or an unknown ``cfg.algo``.
     """
-    return agent_class(cfg.algorithm)(obs_shape, action_shape, cfg, device, overlay)
+    agent = agent_class(cfg.algorithm)(obs_shape, action_shape, cfg, device, overlay)
+    if cfg.compile:
+        agent.compile()
+    return agent

@@ -10,8 +10,10 @@ Contents:
     AttributionHead  M_theta: critic embedding + action -> 9 x 84 x 84 saliency logits.
     SODAMLP          SODA's projector / predictor: linear -> BatchNorm -> ReLU -> linear.
     conv3x3_on_upsampled  conv(nearest 2x upsample(x)) as one stride-2 transposed conv.
+    compile_networks torch.compile each of these networks in a module, in place.
 
-The critic's ReLUs (encoder and Q heads) are `GuidedReLU`s so that guided backprop needs no hooks.
+The critic's ReLUs (encoder and Q heads) are `GuidedReLU`s and its forward passes take ``guided``
+(``Critic.q1(obs, action, guided=True)``), so guided backprop needs no hooks and no global switch.
 Architecture facts follow the DMControl-GB SAC code the authors built on: ReLU between the convs
 but none after the last one; the encoder divides pixels by 255 itself.
 """
@@ -37,6 +39,7 @@ __all__ = [
     "ATTRIBUTION_HEADS",
     "SODAMLP",
     "conv3x3_on_upsampled",
+    "compile_networks",
 ]
 
 
@@ -58,6 +61,13 @@ def weight_init(module: nn.Module) -> None:
             )
         if module.bias is not None:
             nn.init.zeros_(module.bias)
+
+
+def _sequential(layers: nn.Sequential, x: Tensor, guided: bool) -> Tensor:
+    """Run ``layers`` in order, telling each `GuidedReLU` whether the pass is guided."""
+    for layer in layers:
+        x = layer(x, guided=guided) if isinstance(layer, GuidedReLU) else layer(x)
+    return x
 
 
 def _conv_out(size: int, stride: int) -> int:
@@ -106,9 +116,10 @@ class SharedEncoder(nn.Module):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
 
-    def forward(self, obs: Tensor) -> Tensor:
+    def forward(self, obs: Tensor, guided: bool = False) -> Tensor:
+        """Conv features of pixels; guided=True records guided-backprop ReLUs."""
         x = (obs if obs.is_floating_point() else obs.float()) * (1.0 / 255.0)
-        return self.layers(x.contiguous(memory_format=self.memory_format))
+        return _sequential(self.layers, x.contiguous(memory_format=self.memory_format), guided)
 
 
 class Projection(nn.Module):
@@ -138,8 +149,9 @@ class QHead(nn.Module):
         )
         self.apply(weight_init)
 
-    def forward(self, embedding: Tensor, action: Tensor) -> Tensor:
-        return self.net(torch.cat([embedding, action], dim=1))
+    def forward(self, embedding: Tensor, action: Tensor, guided: bool = False) -> Tensor:
+        """Q of an embedding and an action; guided=True records guided-backprop ReLUs."""
+        return _sequential(self.net, torch.cat([embedding, action], dim=1), guided)
 
 
 class Critic(nn.Module):
@@ -174,9 +186,10 @@ class Critic(nn.Module):
         z = self.projection(features)
         return self.q1_head(z, action), self.q2_head(z, action)
 
-    def q1(self, obs: Tensor, action: Tensor) -> Tensor:
-        """Q1 only (what the attribution differentiates)."""
-        return self.q1_head(self.projection(self.encoder(obs)), action)
+    def q1(self, obs: Tensor, action: Tensor, guided: bool = False) -> Tensor:
+        """Q1 only (what the attribution differentiates, with guided=True)."""
+        features = self.encoder(obs, guided=guided)
+        return self.q1_head(self.projection(features), action, guided=guided)
 
 
 class Actor(nn.Module):
@@ -376,3 +389,28 @@ class SODAMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.flatten(1))
+
+
+# The networks compile_networks compiles: each is one graph per kind of pass (guided or not,
+# with or without gradients, ...); the Critic is glue around three of them.
+_COMPILED = (SharedEncoder, Projection, QHead, Actor, AttributionHead, SODAMLP)
+_RECOMPILES = 32  # graphs one network's forward may compile before dynamo gives up on it
+
+
+def compile_networks(module: nn.Module) -> None:
+    """``torch.compile`` (inductor) each network of :data:`_COMPILED` inside ``module``, in place.
+
+    ``nn.Module.compile`` keeps parameter names, so state dicts and checkpoints are those of
+    eager modules. Random numbers drawn inside a compiled network (the actor's noise) come
+    from torch's own kernels (``fallback_random``), in eager's order, so a seed gives the same
+    samples compiled or not and the rest of the run's random stream stays aligned.
+    """
+    # A network compiles one graph per kind of pass (with or without gradients, guided, frozen
+    # target weights, uint8 or float pixels) and per batch-size regime: the encoder needs more
+    # than dynamo's default of 8, past which it would silently run eagerly.
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, _RECOMPILES)
+    if isinstance(module, _COMPILED):
+        module.compile(options={"fallback_random": True})
+        return
+    for child in module.children():
+        compile_networks(child)

@@ -9,7 +9,7 @@ overrides the hooks below; ``sgqn.agent.factory`` composes them from the row of
 
 Contents:
     CriticTerms    what a critic loss hook returns: the loss, Q1 and Q2 of the clean obs, metrics.
-    SAC            act(), update(), attribution_maps(), state_dict().
+    SAC            act(), update(), attribution_maps(), state_dict(), compile().
 
 One update (step t), in the authors' order:
     0. obs and next_obs get the row's base augmentation: none (sac), random shift (drq, svea,
@@ -40,7 +40,7 @@ from dmcgb.protocol.envs import to_chw
 from sgqn.agent.augment import center_crop, random_conv, random_crop, random_overlay, random_shift
 from sgqn.agent.interfaces import Batch, OverlaySource, SaliencyMaps, Sampler
 from sgqn.agent.losses import actor_loss, alpha_loss, critic_loss, soft_td_target
-from sgqn.agent.networks import Actor, Critic, SharedEncoder
+from sgqn.agent.networks import Actor, Critic, SharedEncoder, compile_networks
 from sgqn.agent.saliency import attribution, saliency_mask
 
 if TYPE_CHECKING:
@@ -142,6 +142,12 @@ class SAC:
             (*pairs("encoder", "projection"), cfg.encoder_tau),
             (*pairs("q1_head", "q2_head"), cfg.critic_tau),
         ]
+
+    def compile(self) -> None:
+        """torch.compile every network of the agent, in place (`compile_networks`)."""
+        for part in self.stateful().values():
+            if isinstance(part, torch.nn.Module):
+                compile_networks(part)
 
     def adam(self, params: list[Tensor], lr: float, beta: float) -> torch.optim.Adam:
         """Adam with beta2 0.999, fused on CUDA."""

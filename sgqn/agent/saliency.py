@@ -1,23 +1,24 @@
 """Guided-backpropagation attribution of the critic, binarized saliency masks, masked observations.
 
 Contents:
-    GuidedReLU          ReLU whose backward switches to guided backprop inside `guided_backward()`.
-    guided_backward     context manager: ReLU backward passes become guided while it is open.
-    guided_gradient     guided gradient of an already computed output w.r.t. an input (reuses a graph).
+    GuidedReLU          ReLU whose forward takes ``guided``: the graph it builds backpropagates
+                        by the guided rule (guided=True) or as an ordinary ReLU (guided=False).
+    input_gradient      gradient of an output's sum w.r.t. an input, and nothing else.
     attribution         M(Q, s, a): guided backprop of Q1(s, a) w.r.t. the observation pixels.
     saliency_mask       M_rho: per-sample, per-frame binarization at the rho-quantile.
     masked_observation  keep the salient pixels, set the others to one random value.
 
-Guided backprop is native: every ReLU of the critic is a `GuidedReLU`, a custom autograd function
-whose backward reads one module-level switch. The forward pass is the same in both modes, so one
-forward graph serves the critic's TD loss (ordinary backward) and its attribution (guided backward,
-with `retain_graph=True`). No per-module hooks are registered, ever.
+Guided backprop is a property of the forward pass, not of a global switch: the critic's
+networks take ``guided`` and pass it to their `GuidedReLU`s, which then record a custom
+autograd function whose backward clamps negative gradients. A graph built with guided=False
+holds plain ``torch.relu`` nodes. Nothing is read at backward time, so `torch.compile` traces
+both kinds of pass into graphs of their own (the flag is a Python constant it specialises on),
+and no per-module hooks are registered, ever. The price: the consistency loss runs Q1's forward
+pass twice (ordinary for L_Q, guided for the mask), as the authors' code does.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Protocol
 
 import torch
@@ -25,8 +26,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "GuidedReLU",
-    "guided_backward",
-    "guided_gradient",
+    "input_gradient",
     "attribution",
     "saliency_mask",
     "masked_observation",
@@ -35,18 +35,8 @@ __all__ = [
 _CHANNELS_PER_FRAME = 3  # RGB
 
 
-class _BackwardMode:
-    """The one switch read by every GuidedReLU backward (a plain object: the autograd engine
-    runs CUDA backward passes on its own threads, so a thread-local would not be seen there)."""
-
-    guided: bool = False
-
-
-_MODE = _BackwardMode()
-
-
 class _GuidedReLUFunction(torch.autograd.Function):
-    """relu(x); backward is the ordinary ReLU gradient, or the guided one when the switch is on."""
+    """relu(x) whose backward is guided backprop: only positive gradients where x > 0 pass."""
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
@@ -57,65 +47,55 @@ class _GuidedReLUFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> Tensor:  # type: ignore[override]
         (out,) = ctx.saved_tensors
-        if _MODE.guided:
-            # Guided backprop: drop negative gradients as well as those where the input was <= 0.
-            grad_out = grad_out.clamp(min=0)
-        return torch.ops.aten.threshold_backward(grad_out, out, 0)
+        return torch.ops.aten.threshold_backward(grad_out.clamp(min=0), out, 0)
 
 
 class GuidedReLU(nn.ReLU):
-    """A ReLU whose backward pass becomes guided backprop inside `guided_backward()`.
+    """A ReLU whose backward pass is guided backprop when its forward is called with guided=True.
 
     It subclasses `nn.ReLU` so that tools which look for ReLU modules (captum's oracle in the
-    tests) still recognise it; outside `guided_backward()` it behaves exactly like `nn.ReLU`.
+    tests) still recognise it; called with guided=False (the default) it is `torch.relu`.
+
+    Example:
+        >>> x = torch.tensor([-1.0, 2.0, 3.0], requires_grad=True)
+        >>> torch.autograd.grad(GuidedReLU()(x, guided=True), x, torch.tensor([5.0, -4.0, 2.0]))
+        (tensor([0., 0., 2.]),)
     """
 
     def __init__(self) -> None:
         super().__init__(inplace=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return _GuidedReLUFunction.apply(x)
+    def forward(self, x: Tensor, guided: bool = False) -> Tensor:
+        return _GuidedReLUFunction.apply(x) if guided else torch.relu(x)
 
 
-@contextlib.contextmanager
-def guided_backward() -> Iterator[None]:
-    """While open, backward passes through `GuidedReLU`s apply the guided-backprop rule."""
-    previous = _MODE.guided
-    _MODE.guided = True
-    try:
-        yield
-    finally:
-        _MODE.guided = previous
+def input_gradient(output: Tensor, inputs: Tensor) -> Tensor:
+    """Gradient of ``output.sum()`` with respect to ``inputs`` only (no weight gradients).
 
-
-def guided_gradient(output: Tensor, inputs: Tensor, retain_graph: bool = False) -> Tensor:
-    """Guided-backprop gradient of `output.sum()` with respect to `inputs`.
-
-    Only input gradients are computed (no weight gradients). Pass `retain_graph=True` to reuse
-    the same forward graph afterwards for an ordinary backward pass (e.g. the critic loss).
+    The backward rule is the one the forward pass recorded: guided backprop through the
+    `GuidedReLU`s of a pass made with guided=True.
 
     Args:
-        output: (B, 1) or (B,) values computed from `inputs` through networks built on GuidedReLU.
+        output: (B, 1) or (B,) values computed from ``inputs``.
         inputs: the leaf tensor that requires grad, e.g. a (B, C, H, W) observation.
-        retain_graph: keep the graph for another backward pass.
 
     Returns:
-        A tensor shaped like `inputs`.
+        A tensor shaped like ``inputs``.
     """
-    with guided_backward():
-        (grad,) = torch.autograd.grad(output.sum(), inputs, retain_graph=retain_graph)
+    (grad,) = torch.autograd.grad(output.sum(), inputs)
     return grad
 
 
 class _QFirstHead(Protocol):
-    def q1(self, obs: Tensor, action: Tensor) -> Tensor: ...
+    def q1(self, obs: Tensor, action: Tensor, guided: bool = False) -> Tensor: ...
 
 
 def attribution(critic: _QFirstHead, obs: Tensor, action: Tensor) -> Tensor:
     """M(Q, s, a): guided backpropagation of Q1(s, a) with respect to the observation pixels.
 
     Args:
-        critic: a critic with a `q1(obs, action) -> (B, 1)` method built on `GuidedReLU`.
+        critic: a critic with a `q1(obs, action, guided) -> (B, 1)` method built on
+            `GuidedReLU`.
         obs: (B, C, H, W) observation, uint8 or float in pixel units [0, 255].
         action: (B, A) actions.
 
@@ -125,8 +105,8 @@ def attribution(critic: _QFirstHead, obs: Tensor, action: Tensor) -> Tensor:
     with torch.enable_grad():
         obs_in = obs.detach()
         obs_in = (obs_in if obs_in.is_floating_point() else obs_in.float()).requires_grad_(True)
-        q1 = critic.q1(obs_in, action.detach())
-        return guided_gradient(q1, obs_in)
+        q1 = critic.q1(obs_in, action.detach(), guided=True)
+        return input_gradient(q1, obs_in)
 
 
 def saliency_mask(attribution: Tensor, quantile: float) -> Tensor:

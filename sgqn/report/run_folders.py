@@ -42,14 +42,17 @@ __all__ = [
 ]
 
 # Config fields that may differ between the seeds of one experiment: the seed itself, where
-# and how a run was executed, and what it writes besides results. The run length is compared
-# as the record's total_steps (steps and frames are two ways of asking for it).
+# and how a run was executed (overlap and compile change speed, not the algorithm), and what
+# it writes besides results. The run length is compared as the record's total_steps (steps
+# and frames are two ways of asking for it).
 IGNORED_FIELDS = (
     "seed",
     "run_dir",
     "device",
     "threads",
     "dry_run",
+    "overlap",
+    "compile",
     "resume",
     "preset",
     "save_video",

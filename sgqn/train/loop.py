@@ -4,7 +4,8 @@
 checkpoints; ``sgqn.train.command.main`` builds it after the checks of ``sgqn.train.prepare``.
 Runs lose nothing: a graceful stop checkpoints between two updates or two steps, and
 :meth:`Trainer.restore` continues exactly where the run stopped (mid-episode: the open episode
-is replayed from its seed and actions).
+is replayed from its seed and actions). With ``cfg.overlap`` the env steps on a worker thread
+while the agent updates (``sgqn.train.training_env``), with bit-identical results.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from dmcgb.protocol.envs import make_env, to_chw
+from dmcgb.protocol.envs import make_env
 from dmcgb.protocol.episodes import TRAIN, episode_seed, evaluate_run
 from dmcgb.protocol.mode_envs import EvalEnvs
 from dmcgb.protocol.results import (
@@ -35,6 +37,7 @@ from sgqn.config import Config
 from sgqn.results.figures import write_saliency_figure
 from sgqn.train.checkpoint import CHECKPOINT_NAME, save_checkpoint, set_rng_state
 from sgqn.train.stopping import GracefulStop
+from sgqn.train.training_env import TrainingEnv
 
 __all__ = ["Trainer", "make_agent", "seed_everything"]
 
@@ -125,7 +128,8 @@ class Trainer:
         self.stop = GracefulStop()  # main() installs it around the loop
         self.total = cfg.total_steps()
         seed_everything(cfg.seed)
-        self.env = make_env(cfg.env, cfg.seed, cfg.frame_stack, cfg.action_repeat, cfg.render_size)
+        make = partial(make_env, cfg.env, cfg.seed, cfg.frame_stack, cfg.action_repeat)
+        self.env = TrainingEnv(partial(make, cfg.render_size), cfg.overlap)  # see training_env
         self.eval_envs: EvalEnvs | None = None
         self.agent, self.logger = None, None
         try:
@@ -163,12 +167,14 @@ class Trainer:
                 self.start_episode()
             if self.action is None:  # set already if a stop came during this step's updates
                 self.action = self.choose_action()
-            self.update_to(self.step)
-            obs, reward, terminated, truncated, _ = self.env.step(self.action)
-            next_obs = to_chw(obs)
-            self.replay.add(self.obs, self.action, float(reward), next_obs, terminated, truncated)
+            # The updates never read this step's transition: with cfg.overlap the env steps
+            # on a worker thread meanwhile (a stop or an error drops that step).
+            with self.env.start(self.action) as pending:
+                self.update_to(self.step)
+            next_obs, reward, terminated, truncated = pending.result()
+            self.replay.add(self.obs, self.action, reward, next_obs, terminated, truncated)
             self.episode.actions.append(self.action)
-            self.episode.ret += float(reward)
+            self.episode.ret += reward
             self.obs, self.action = next_obs, None
             self.step += 1
             self.logger.step()
@@ -217,8 +223,8 @@ class Trainer:
         """Episode k starts from its own seed as the k-th of the env's episode sequence."""
         index = self.episodes_done
         seed = episode_seed(self.cfg.seed, TRAIN, index)
-        obs, _ = self.env.reset(seed=seed, options={"episode": index})
-        self.obs, self.episode = to_chw(obs), _Episode(index)
+        self.obs = self.env.reset(seed=seed, options={"episode": index})
+        self.episode = _Episode(index)
 
     def end_episode(self) -> None:
         """Log the episode's row (with the mean update metrics over it)."""
@@ -343,8 +349,7 @@ class Trainer:
         """Bring the env back to the checkpoint's mid-episode state: same seed, same actions."""
         self.start_episode()
         for action in saved["actions"].numpy():
-            obs, *_ = self.env.step(action)
-            self.obs = to_chw(obs)
+            self.obs = self.env.step(action).obs
             self.episode.actions.append(action)
         self.episode.ret = float(saved["return"])
         if not np.array_equal(self.obs, saved["obs"].numpy()):
@@ -360,6 +365,6 @@ class Trainer:
             self.logger.close()
         if self.agent is not None:
             self.agent.close()
-        self.env.close()
+        self.env.close()  # on its thread, after a step in flight
         if self.eval_envs is not None:
             self.eval_envs.close()

@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -210,9 +209,9 @@ def _places365_folder(split: str, allow_fetch: bool) -> Path:
 
 
 def _warn_loudly(message: str) -> None:
+    """A banner on stderr, once: not also a ``warnings`` line that repeats it."""
     banner = "!" * 78
     print(f"\n{banner}\nWARNING: {message}\n{banner}\n", file=sys.stderr, flush=True)
-    warnings.warn(message, stacklevel=3)
 
 
 def resolve_source(spec: str) -> ImageSource:

@@ -32,6 +32,7 @@ from sgqn.validation import check_device, check_settings, flag_name, training_en
 
 __all__ = [
     "prepare",
+    "check_compiler",
     "default_threads",
     "check_env_ids",
     "check_pixels",
@@ -72,6 +73,7 @@ def prepare(
         cfg = dataclasses.replace(cfg, env=training_env_id(cfg.env))
         check_settings(cfg)
         device = check_device(cfg.device)
+        check_compiler(cfg.compile, device)
         check_env_ids(cfg)
         cfg = resolve(cfg, preset="paper" if device.type == "cuda" else "cpu-demo")
         run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
@@ -88,11 +90,27 @@ def prepare(
     merged, changes = resumed_config(saved, cfg, given, int(checkpoint["step"]))
     resumed = resolve(dataclasses.replace(merged, resume=True, run_dir=str(run_dir)))
     device = check_device(resumed.device)
+    check_compiler(resumed.compile, device)
     check_replay(run_dir, checkpoint, resumed)
     if changes:
         listed = ", ".join(f"{flag_name(k)} {old} -> {new}" for k, (old, new) in changes.items())
         print(f"sgqn.train: --resume changes {listed}", flush=True)
     return resumed, device, run_dir, checkpoint
+
+
+def check_compiler(requested: bool, device: torch.device) -> None:
+    """--compile on a CPU needs the C++ compiler inductor builds its kernels with."""
+    if not requested or device.type != "cpu":
+        return
+    from torch._inductor.cpp_builder import get_cpp_compiler
+
+    try:
+        get_cpp_compiler()
+    except Exception:  # inductor's InvalidCxxCompiler, or its search failing otherwise
+        raise ConfigError(
+            "--compile on a CPU needs a C++ compiler for torch's inductor and none was found: "
+            "install g++ (or set CXX), or train without --compile"
+        ) from None
 
 
 def check_env_ids(cfg: Config) -> None:

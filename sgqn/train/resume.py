@@ -5,8 +5,8 @@ flags given with it are ones a run may change, and the replay buffer's files are
   was trained with) must match the run's ``config.json``; a checkpoint copied from another run
   is refused, naming what differs.
 - Flags given with ``--resume`` that differ from the run's settings: :data:`CHANGEABLE` ones
-  (run length, device, threads, checkpoint period, videos) are applied and printed; any other
-  is refused, naming the flag and both values. A flag equal to the run's value is accepted.
+  (run length, device, threads, overlap, compile, checkpoint period, videos) are applied and
+  printed; any other is refused, naming the flag and both values. A flag equal to the run's value is accepted.
 - The replay chunks from the oldest transition the buffer used to the checkpoint's cursor are
   present, contiguous, of the run's shapes and readable (every byte's CRC checked).
 """
@@ -35,9 +35,19 @@ __all__ = [
     "check_weights_fit",
 ]
 
-# Settings a resumed run may change: how long it runs, where, and how often it checkpoints or
-# films; none changes what the agent learns from or how it is evaluated.
-CHANGEABLE = ("steps", "frames", "device", "threads", "save_freq", "save_video")
+# Settings a resumed run may change: how long it runs, where and how fast (overlap gives
+# bit-identical results; compile, like device, changes float rounding only), and how often it
+# checkpoints or films; none changes what the agent learns from or how it is evaluated.
+CHANGEABLE = (
+    "steps",
+    "frames",
+    "device",
+    "threads",
+    "overlap",
+    "compile",
+    "save_freq",
+    "save_video",
+)
 # Fields that say where the run is and how it was started, never compared.
 _NOT_SETTINGS = ("run_dir", "resume", "extra", "dry_run")
 

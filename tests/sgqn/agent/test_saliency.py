@@ -15,8 +15,7 @@ from sgqn.agent.saliency import (
     GuidedReLU,
     _upper_quantile,
     attribution,
-    guided_backward,
-    guided_gradient,
+    input_gradient,
     masked_observation,
     saliency_mask,
 )
@@ -75,26 +74,38 @@ def test_attribution_matches_captum_guided_backprop(obs_shape, num_layers, seed)
     torch.testing.assert_close(ours, oracle, rtol=1e-9, atol=1e-12 * oracle.abs().max().item())
 
 
-def test_guided_mode_differs_from_plain_gradient_and_does_not_leak():
+def test_guided_pass_has_the_same_values_and_its_graph_alone_is_guided():
     critic = _random_critic((9, 20, 20), 3)
-    obs = torch.rand(3, 9, 20, 20, dtype=torch.float64, requires_grad=True) * 255
-    obs = obs.detach().requires_grad_(True)
+    obs = (torch.rand(3, 9, 20, 20, dtype=torch.float64) * 255).requires_grad_(True)
     action = torch.zeros(3, 3, dtype=torch.float64)
-    q1 = critic.q1(obs, action)
-    guided = guided_gradient(q1, obs, retain_graph=True)
-    (plain,) = torch.autograd.grad(q1.sum(), obs)  # same graph, outside the guided context
+    q1_guided = critic.q1(obs, action, guided=True)
+    q1_plain = critic.q1(obs, action)  # built while the guided graph is alive
+    assert torch.equal(q1_guided, q1_plain)  # the mode changes the backward pass only
+    plain = input_gradient(q1_plain, obs)
+    guided = input_gradient(q1_guided, obs)
     (reference,) = torch.autograd.grad(_with_plain_relus(critic).q1(obs, action).sum(), obs)
     torch.testing.assert_close(plain, reference)
     assert not torch.allclose(guided, plain)
+    # weight gradients of an ordinary pass are the plain ReLU network's
+    q_plain = critic(obs.detach(), action)[0].sum()
+    grads = torch.autograd.grad(q_plain, list(critic.parameters()), allow_unused=True)
+    oracle = _with_plain_relus(critic)
+    expected = torch.autograd.grad(
+        oracle(obs.detach(), action)[0].sum(), list(oracle.parameters()), allow_unused=True
+    )
+    for ours, theirs in zip(grads, expected, strict=True):
+        assert (ours is None) == (theirs is None)
+        if ours is not None:
+            assert torch.equal(ours, theirs)
 
 
 def test_guided_relu_backward_rule():
     x = torch.tensor([-1.0, 2.0, 3.0, 0.5], requires_grad=True)
     upstream = torch.tensor([5.0, -4.0, 2.0, 1.0])
     (plain,) = torch.autograd.grad(GuidedReLU()(x), x, upstream)
-    with guided_backward():
-        (guided,) = torch.autograd.grad(GuidedReLU()(x), x, upstream)
-    assert plain.tolist() == [0.0, -4.0, 2.0, 1.0]
+    (guided,) = torch.autograd.grad(GuidedReLU()(x, guided=True), x, upstream)
+    (again,) = torch.autograd.grad(GuidedReLU()(x, guided=False), x, upstream)
+    assert plain.tolist() == again.tolist() == [0.0, -4.0, 2.0, 1.0]
     assert guided.tolist() == [0.0, 0.0, 2.0, 1.0]
 
 

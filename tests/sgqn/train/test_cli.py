@@ -17,9 +17,11 @@ from sgqn import train
 from sgqn.agent.factory import build_agent
 from sgqn.config import Config
 from sgqn.presets import paper_differences, resolve
+from sgqn.report.run_folders import IGNORED_FIELDS
 from sgqn.train.checkpoint import save_checkpoint
 from sgqn.train.command import GROUP_TITLES
 from sgqn.train.flags import field_docs
+from sgqn.train.prepare import prepare
 from sgqn.train.record import announce
 from tests.sgqn.runs import ENV
 
@@ -34,7 +36,7 @@ def _resolved(argv: list[str]) -> Config:
 def test_a_preset_never_overwrites_an_explicit_flag():
     cfg = _resolved(["--preset", "cpu-demo", "--batch-size", "128"])
     assert cfg.batch_size == 128  # the paper's value, given explicitly
-    assert (cfg.steps, cfg.init_steps, cfg.eval_episodes) == (250, 50, 2)  # the preset's
+    assert (cfg.steps, cfg.init_steps, cfg.eval_episodes) == (100, 50, 1)  # the preset's
 
 
 def test_flags_equal_to_the_papers_defaults_are_kept_under_the_cpu_demo():
@@ -48,12 +50,12 @@ def test_flags_equal_to_the_papers_defaults_are_kept_under_the_cpu_demo():
         10_000,
     )
     assert cfg.eval_modes == ("train", "videoeasy", "videohard")
-    assert (cfg.batch_size, cfg.saliency_freq) == (16, 250)  # not given: the preset's
+    assert (cfg.batch_size, cfg.saliency_freq) == (8, 100)  # not given: the preset's
 
 
 def test_the_same_holds_for_configs_built_in_code():
     cfg = resolve(Config(preset="cpu-demo", batch_size=128, eval_episodes=30))
-    assert (cfg.batch_size, cfg.eval_episodes, cfg.steps) == (128, 30, 250)
+    assert (cfg.batch_size, cfg.eval_episodes, cfg.steps) == (128, 30, 100)
 
 
 def test_the_paper_preset_is_the_papers_protocol_and_robot_tasks_evaluate_their_variants():
@@ -74,7 +76,7 @@ def test_the_paper_preset_is_the_papers_protocol_and_robot_tasks_evaluate_their_
 def test_the_differences_from_the_paper_are_listed_at_start(capsys, tmp_path):
     cfg = _resolved(["--preset", "cpu-demo", "--batch-size", "128", "--seed", "7"])
     differences = paper_differences(cfg)
-    assert differences["steps"] == (250, 500_000)
+    assert differences["steps"] == (100, 500_000)
     assert "batch_size" not in differences and "seed" not in differences
     assert differences["eval_modes"] == (
         ("train", "videohard"),
@@ -83,8 +85,32 @@ def test_the_differences_from_the_paper_are_listed_at_start(capsys, tmp_path):
     announce(cfg, torch.device("cpu"), tmp_path, None)
     out = capsys.readouterr().out
     assert "preset cpu-demo" in out
-    assert "steps 250 (paper 500000)" in out and "init_steps 50 (paper 1000)" in out
+    assert "steps 100 (paper 500000)" in out and "init_steps 50 (paper 1000)" in out
     assert "batch_size" not in out
+
+
+def test_overlap_and_compile_say_how_a_run_executes_not_what_it_computes():
+    default = _resolved([])
+    assert default.overlap and not default.compile
+    cfg = _resolved(["--no-overlap", "--compile"])
+    assert (cfg.overlap, cfg.compile) == (False, True)
+    # never a difference from the paper, and runs that differ by them are averaged together
+    assert not {"overlap", "compile"} & set(paper_differences(cfg))
+    assert {"overlap", "compile"} <= set(IGNORED_FIELDS)
+
+
+def test_compile_without_a_cpp_compiler_is_a_clean_error(tmp_path, capsys, monkeypatch):
+    from torch._inductor import cpp_builder
+
+    monkeypatch.setattr(cpp_builder.config.cpp, "cxx", ("no-such-compiler++",))
+    cpp_builder.cpp_compiler_search.cache_clear()
+    try:
+        argv = [*_TINY_FLAGS, "--compile", "--device", "cpu", "--run-dir", str(tmp_path / "r")]
+        err = _cli_error(capsys, train.cli, argv)
+    finally:
+        cpp_builder.cpp_compiler_search.cache_clear()
+    assert "--compile on a CPU needs a C++ compiler" in err and "install g++" in err
+    assert not (tmp_path / "r").exists()
 
 
 # --- help ------------------------------------------------------------------------------
@@ -101,7 +127,7 @@ def test_help_shows_the_module_command_and_titled_groups(capsys):
     assert "--- SAC" not in out and "--- run" not in out  # no section comment as a field's help
     words = " ".join(out.replace("│", " ").split())  # the help wraps at the terminal's width
     assert (
-        "Minibatch size of an update; paper 128. (default from --preset: paper: 128; cpu-demo: 16)"
+        "Minibatch size of an update; paper 128. (default from --preset: paper: 128; cpu-demo: 8)"
         in words
     )
 
@@ -272,7 +298,6 @@ def test_flags_that_would_fail_after_set_up_are_refused_before_it(tmp_path, caps
 
 def test_a_short_task_name_trains_on_its_train_distribution(tmp_path):
     """``--env WalkerWalk``, as ``sgqn.sweep --envs`` takes it; the run records the full id."""
-    from sgqn.train.prepare import prepare
 
     cfg = train.parse_args(["--env", "WalkerWalk", "--run-dir", str(tmp_path / "run")])
     cfg, _, run_dir, _ = prepare(cfg)

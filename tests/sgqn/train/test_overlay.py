@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -148,13 +149,18 @@ def test_auto_prefers_places365_train_then_val(monkeypatch, tmp_path):
     assert resolve_source("places365-val").description.startswith("places365-val")
 
 
-def test_auto_falls_back_to_embedded_with_a_loud_warning(monkeypatch, tmp_path, capsys):
+def test_auto_falls_back_to_embedded_with_a_loud_warning_printed_once(
+    monkeypatch, tmp_path, capsys
+):
     monkeypatch.setenv("DMCGB_DATA_DIR", str(tmp_path))  # an empty cache: no Places365
-    with pytest.warns(UserWarning, match="EMBEDDED PROCEDURAL TEXTURES"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second copy through the warnings module
         source = resolve_source("auto")
     assert isinstance(source, EmbeddedSource)
-    err = capsys.readouterr().err
-    assert "WARNING" in err and "fetch places365-train" in err
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("EMBEDDED PROCEDURAL TEXTURES") == 1
+    assert "WARNING" in captured.err and "fetch places365-train" in captured.err
 
 
 def test_resolve_folder_embedded_and_the_ambiguous_name(image_folder):

@@ -14,6 +14,7 @@ import torch
 from dmcgb.protocol.results import is_finished
 from sgqn import train
 from sgqn.train.checkpoint import load_checkpoint
+from sgqn.train.prepare import prepare
 from sgqn.train.resume import given_fields
 from tests.sgqn.runs import json_file
 
@@ -73,7 +74,8 @@ def test_flags_that_would_change_the_run_are_refused_naming_each(run, capsys):
     assert "--batch-size 32 (the run's: 8)" in err
     assert "--eval-modes videohard (the run's: train)" in err
     assert (
-        "only --steps, --frames, --device, --threads, --save-freq, --save-video may change" in err
+        "only --steps, --frames, --device, --threads, --overlap, --compile, --save-freq, "
+        "--save-video may change" in err
     )
     err = _refused(capsys, run, "--steps", "30")
     assert "--steps 30 is below the run's step 50: a run cannot be shortened" in err
@@ -90,6 +92,19 @@ def test_changeable_flags_are_applied_and_printed(run, capsys):
     assert record["config"]["save_freq"] == 30 and record["total_steps"] == 60
     assert record["resumed"][0]["changed"] == {"steps": [50, 60], "save_freq": [20, 30]}
     assert load_checkpoint(run / "checkpoint.pt")["config"]["batch_size"] == 8
+
+
+def test_how_a_run_executes_may_change_on_resume_and_is_kept_otherwise(run, capsys):
+    argv = ["--resume", "--run-dir", str(run), "--steps", "60", "--no-overlap", "--compile"]
+    resumed = prepare(train.parse_args(argv), given_fields(argv))[0]
+    assert (resumed.overlap, resumed.compile) == (False, True)
+    out = capsys.readouterr().out
+    assert (
+        "--resume changes --steps 50 -> 60, --overlap True -> False, --compile False -> True" in out
+    )
+    argv = ["--resume", "--run-dir", str(run), "--steps", "60"]
+    resumed = prepare(train.parse_args(argv), given_fields(argv))[0]
+    assert (resumed.overlap, resumed.compile) == (True, False)  # the run's own values
 
 
 def test_a_missing_middle_replay_chunk_is_refused_naming_it(run, capsys):
