@@ -143,7 +143,7 @@ def _conditions(device: torch.device) -> dict[str, Any]:
 def _missing_data(env_id: str) -> str | None:
     """The fetch command of a mode whose data is not cached, else None."""
     from dmcgb import data
-    from sgqn.eval.modes import data_groups
+    from dmcgb.protocol.modes import data_groups
 
     groups = data_groups(env_id)
     missing = [s.name for s in data.status(groups) if s.state not in ("cached", "extracted")]
@@ -152,7 +152,7 @@ def _missing_data(env_id: str) -> str | None:
 
 def env_rates(sizes: _Sizes, modes: list[str]) -> dict[str, dict[str, Any]]:
     """Agent steps/s of each mode's env (random actions, resets included)."""
-    from sgqn.envs import make_env
+    from dmcgb.protocol.envs import make_env
 
     rates: dict[str, dict[str, Any]] = {}
     for mode in modes:
@@ -336,7 +336,7 @@ def extrapolate(env: dict, training: list[dict]) -> dict[str, Any] | None:
     mode's rate (an underestimate: its videos or colours cost more) and named in
     ``assumed``. None without the overlap run's rate or the train mode's.
     """
-    from sgqn.eval.mode_envs import default_workers
+    from dmcgb.protocol.mode_envs import default_workers
 
     rate = next((t["steps_per_s"] for t in training if t["overlap"]), None)
     if not rate or "steps_per_s" not in env.get("train", {}):

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple, TypeVar
 import gymnasium as gym
 import numpy as np
 
-from sgqn.envs import to_chw
+from dmcgb.protocol.envs import to_chw
 
 __all__ = ["TrainingEnv", "PendingStep", "StepResult"]
 
