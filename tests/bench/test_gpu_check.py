@@ -75,7 +75,7 @@ def _gpu_check_module(monkeypatch):
 
 def test_the_extrapolation_runs_the_modes_side_by_side_over_the_spare_cores(monkeypatch):
     gpu_check = _gpu_check_module(monkeypatch)
-    from sgqn.eval import mode_envs
+    from dmcgb.protocol import mode_envs
 
     env = {"train": {"steps_per_s": 250.0}, "videoeasy": {"steps_per_s": 125.0}}
     env["videohard"] = {"steps_per_s": 100.0}
