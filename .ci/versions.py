@@ -17,6 +17,8 @@ PACKAGES = (
     "gymnasium_robotics",
     "opencv-python-headless",
     "pillow",
+    "imageio",
+    "imageio-ffmpeg",
     "torch",
 )
 
