@@ -99,18 +99,21 @@ def test_overlap_and_compile_say_how_a_run_executes_not_what_it_computes():
     assert {"overlap", "compile"} <= set(IGNORED_FIELDS)
 
 
-def test_compile_without_a_cpp_compiler_is_a_clean_error(tmp_path, capsys, monkeypatch):
+def test_compile_without_a_cpp_compiler_is_a_clean_error(tmp_path, capsys):
     from torch._inductor import cpp_builder
 
-    monkeypatch.setattr(cpp_builder.config.cpp, "cxx", ("no-such-compiler++",))
+    # torch's own patch: pytest's monkeypatch leaves torch's config without the field after
+    # undoing, which broke every later --compile check in the session
     cpp_builder.cpp_compiler_search.cache_clear()
     try:
-        argv = [*_TINY_FLAGS, "--compile", "--device", "cpu", "--run-dir", str(tmp_path / "r")]
-        err = _cli_error(capsys, train.cli, argv)
+        with cpp_builder.config.patch({"cpp.cxx": ("no-such-compiler++",)}):
+            argv = [*_TINY_FLAGS, "--compile", "--device", "cpu", "--run-dir", str(tmp_path / "r")]
+            err = _cli_error(capsys, train.cli, argv)
     finally:
         cpp_builder.cpp_compiler_search.cache_clear()
     assert "--compile on a CPU needs a C++ compiler" in err and "install g++" in err
     assert not (tmp_path / "r").exists()
+    cpp_builder.get_cpp_compiler()  # the compiler is found again afterwards
 
 
 # --- help ------------------------------------------------------------------------------
