@@ -59,7 +59,8 @@ class _Loop:
         )
         self.device = device
         size = self.cfg.render_size  # 100 for the random-crop algos (rad, soda), else 84
-        make = partial(make_env, args.env, 0, self.cfg.frame_stack, self.cfg.action_repeat, size)
+        frame_stack = self.cfg.task_value("frame_stack")  # the task's paper value (3 on DMC)
+        make = partial(make_env, args.env, 0, frame_stack, self.cfg.action_repeat, size)
         self.env = TrainingEnv(make, overlap)
         self.overlay = None
         if self.cfg.uses_overlay:  # procedural images, decoded ahead in background threads
@@ -67,7 +68,7 @@ class _Loop:
         action_shape = self.env.action_space.shape
         self.agent = build_agent(self.cfg.obs_shape, action_shape, self.cfg, device, self.overlay)
         capacity = args.fill + 2 * (args.warmup + args.steps) + 10
-        self.replay = ReplayBuffer(capacity, (3, size, size), action_shape[0], 3, device)
+        self.replay = ReplayBuffer(capacity, (3, size, size), action_shape[0], frame_stack, device)
         self.obs = self.env.reset(seed=0)
         self.step_count = 0
         for _ in range(args.fill):  # seed phase: random actions
