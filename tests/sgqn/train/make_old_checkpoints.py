@@ -1,18 +1,16 @@
-"""How the checkpoints in this folder were written (kept as the record; it runs only at f06a706).
+"""Old checkpoints, written by the code of revision f06a706 (before sgqn/ was split).
 
-At revision f06a706 (main before sgqn/ was split into sub-packages) this wrote a tiny
-checkpoint of ``sac``, ``svea_soda`` and ``sgqn`` (between them every part an agent saves:
-SAC's networks and optimisers, SODA's projector/predictor/target, SVEA, SGQN's attribution
-head and the overlay stream's position) after two updates on random transitions, and the mean
-actions each agent took on two random observations (``expected.json``):
+Run with f06a706's ``sgqn`` and ``dmcgb`` first on ``sys.path`` (``test_old_checkpoints.py``
+extracts them from git history): writes a tiny checkpoint of ``sac``, ``svea_soda`` and
+``sgqn`` (between them every part an agent saves: SAC's networks and optimisers, SODA's
+projector/predictor/target, SVEA, SGQN's attribution head and the overlay stream's position)
+after two updates on random transitions, and the mean actions each agent took on two random
+observations (``expected.json``):
 
-    git checkout f06a706 && python tests/sgqn/train/checkpoints_f06a706/make_checkpoints.py DIR
-
-``tests/sgqn/train/test_old_checkpoints.py`` loads them with today's code.
+    PYTHONPATH=OLD_TREE python tests/sgqn/train/make_old_checkpoints.py DIR
 """
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,9 +27,7 @@ TINY = {"num_conv_layers": 11, "num_filters": 2, "hidden_dim": 16, "projection_d
 
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    git = ["git", "rev-parse", "--short", "HEAD"]
-    revision = subprocess.run(git, capture_output=True, text=True).stdout.strip()
-    expected = {"revision": revision, "algos": {}}
+    expected = {"algos": {}}
     for algo in ("sac", "svea_soda", "sgqn"):
         torch.manual_seed(0)
         np.random.seed(0)
