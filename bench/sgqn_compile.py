@@ -25,6 +25,7 @@ import statistics
 import time
 
 import torch
+from sgqn_train_loop import algos_flag
 from sgqn_update import _DeviceImages, _DeviceReplay
 
 from sgqn.agent.factory import build_agent
@@ -60,10 +61,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="default: as sgqn.train")
     args = parser.parse_args()
-    algos = [a for a in args.algos.split(",") if a]
-    for algo in algos:
-        if algo not in ALGOS:
-            parser.error(f"--algos: {algo!r} is not one of {ALGOS}")
+    algos = algos_flag(parser, args.algos)
     torch.set_num_threads(args.threads or default_threads())
     device = torch.device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()

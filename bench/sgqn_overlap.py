@@ -23,7 +23,7 @@ import statistics
 import time
 
 import torch
-from sgqn_train_loop import _Loop
+from sgqn_train_loop import _Loop, algos_flag
 
 from dmcgb.rendering import ensure_gl_backend
 from sgqn.config import ALGOS
@@ -59,10 +59,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="default: as sgqn.train")
     args = parser.parse_args()
-    algos = [a for a in args.algos.split(",") if a]
-    for algo in algos:
-        if algo not in ALGOS:
-            parser.error(f"--algos: {algo!r} is not one of {ALGOS}")
+    algos = algos_flag(parser, args.algos)
     torch.set_num_threads(args.threads or default_threads())
     device = torch.device(args.device)
     loop_args = argparse.Namespace(  # what _Loop reads

@@ -120,6 +120,15 @@ class _Loop:
         self.env.close()
 
 
+
+def algos_flag(parser: argparse.ArgumentParser, text: str) -> list[str]:
+    """The algos of a comma-separated --algos, each one of ``ALGOS`` (else a parser error)."""
+    algos = [a for a in text.split(",") if a]
+    for algo in algos:
+        if algo not in ALGOS:
+            parser.error(f"--algos: {algo!r} is not one of {ALGOS}")
+    return algos
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="dmcgb/WalkerWalk-train-v0")
@@ -134,10 +143,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--overlap", action="store_true", help="env steps during the update")
     args = parser.parse_args()
-    algos = [a for a in args.algos.split(",") if a]
-    for algo in algos:
-        if algo not in ALGOS:
-            parser.error(f"--algos: {algo!r} is not one of {ALGOS}")
+    algos = algos_flag(parser, args.algos)
     if args.threads:
         torch.set_num_threads(args.threads)
     ensure_gl_backend()
